@@ -1,0 +1,27 @@
+"""hfmix: the mixup family of data augmentation for Hugging Face text and audio models."""
+
+__version__ = "0.1.0"
+
+from hfmix import functional, losses  # noqa: E402
+from hfmix.config import MixConfig  # noqa: E402
+from hfmix.data_collators import MixDataCollator  # noqa: E402
+from hfmix.mixers import MixupConfig  # noqa: E402
+from hfmix.registry import get_mix_config, list_mixers, register_mixer  # noqa: E402
+from hfmix.sampling import MixPlan  # noqa: E402
+from hfmix.trainers import MixTrainer, MixTrainingArguments  # noqa: E402
+
+
+__all__ = [
+    "MixConfig",
+    "MixDataCollator",
+    "MixPlan",
+    "MixTrainer",
+    "MixTrainingArguments",
+    "MixupConfig",
+    "__version__",
+    "functional",
+    "get_mix_config",
+    "list_mixers",
+    "losses",
+    "register_mixer",
+]

@@ -1,0 +1,88 @@
+"""`MixDataCollator`: wrap any HF collator and draw a mix plan per batch (and, for level='inputs', apply it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch.utils.data import get_worker_info
+
+from hfmix.config import MixConfig
+from hfmix.placement import mix_continuous_inputs
+from hfmix.registry import get_mix_config
+from hfmix.sampling import MixPlan, make_generator
+from hfmix.targets import mix_targets
+
+
+PLAN_KEYS = ("mix_index", "mix_lam", "mix_layer")
+
+
+@dataclass
+class MixDataCollator:
+    """Collate with `base_collator`, then draw this batch's `MixPlan`.
+
+    - `level="inputs"`: the continuous inputs (`input_values`, `input_features`, `inputs_embeds`) are mixed here,
+      in the DataLoader workers, with padding never mixed in and the attention mask widened to the union.
+    - Other levels: the plan is attached for `MixTrainer` to apply inside the model.
+    The plan travels as `mix_index` (B,), `mix_lam` (B,) and `mix_layer` (1,) tensors; `labels` stay as they are
+    (MixTrainer mixes the targets), unless `soft_labels=True`, which replaces them by the mixed targets for use
+    with another trainer or loop (integer class labels then need `num_labels`).
+
+    Randomness: in the main process a generator seeded from `seed`; in a DataLoader worker, a generator seeded
+    from `seed` and the worker's seed, which the DataLoader derives from torch's seed each epoch, so a run with
+    `num_workers > 0` is reproducible under `transformers.set_seed`.
+    """
+
+    base_collator: Callable[[list[dict[str, Any]]], dict[str, Any]]
+    mix_config: MixConfig | dict | str | None = None
+    seed: int = 0
+    num_layers: int | None = field(default=None, metadata={"help": "Model depth, for level='hidden'."})
+    soft_labels: bool = False
+    num_labels: int | None = None
+
+    def __post_init__(self) -> None:
+        self.mix_config = get_mix_config(self.mix_config)
+        if not hasattr(self.mix_config, "sample_plan"):
+            raise TypeError(f"{type(self.mix_config).__name__} is not a batch-mixing recipe for MixDataCollator.")
+        if self.soft_labels and self.mix_config.level != "inputs":
+            raise ValueError("soft_labels=True needs level='inputs': other levels are mixed inside the model.")
+        self._generator: torch.Generator | None = None
+        self._worker_seed: int | None = None
+
+    def _next_generator(self) -> torch.Generator:
+        worker = get_worker_info()
+        worker_seed = None if worker is None else worker.seed
+        if self._generator is None or worker_seed != self._worker_seed:
+            self._generator = make_generator(self.seed, -1 if worker_seed is None else worker_seed)
+            self._worker_seed = worker_seed
+        return self._generator
+
+    def __call__(self, features: list[dict[str, Any]], return_tensors: str | None = None) -> dict[str, Any]:
+        batch = dict(self.base_collator(features))
+        labels = batch.get("labels")
+        plan = self.mix_config.sample_plan(
+            len(features), generator=self._next_generator(), labels=labels, num_layers=self.num_layers
+        )
+        if self.mix_config.level == "inputs":
+            batch = mix_continuous_inputs(batch, plan)
+        if self.soft_labels:
+            if labels is None:
+                raise ValueError("soft_labels=True but the batch has no `labels`.")
+            if not labels.is_floating_point() and self.num_labels is None:
+                raise ValueError("soft_labels=True with integer class labels needs num_labels=model.config.num_labels.")
+            batch["labels"] = mix_targets(labels, plan, num_classes=self.num_labels)
+            return batch
+        batch["mix_index"], batch["mix_lam"] = plan.index, plan.lam
+        if plan.layer is not None:
+            batch["mix_layer"] = torch.tensor([plan.layer])
+        return batch
+
+
+def pop_plan(inputs: dict[str, Any]) -> MixPlan | None:
+    """Remove a collator-attached plan from a batch and return it (None when the batch carries none)."""
+    if "mix_index" not in inputs:
+        return None
+    index, lam = inputs.pop("mix_index"), inputs.pop("mix_lam")
+    layer = inputs.pop("mix_layer", None)
+    return MixPlan(index.long(), lam.float(), None if layer is None else int(layer.reshape(-1)[0]))

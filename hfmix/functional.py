@@ -1,0 +1,20 @@
+"""The pure tensor functions of hfmix, in one namespace (like `torch.nn.functional`)."""
+
+from hfmix.losses.soft_target_cross_entropy import soft_target_cross_entropy
+from hfmix.mixers.mixup import mixup, union_mask
+from hfmix.pairing import label_similarity_partners, random_partners
+from hfmix.sampling import sample_lambda, sample_mix_plan
+from hfmix.targets import interpolate_losses, mix_targets
+
+
+__all__ = [
+    "interpolate_losses",
+    "label_similarity_partners",
+    "mix_targets",
+    "mixup",
+    "random_partners",
+    "sample_lambda",
+    "sample_mix_plan",
+    "soft_target_cross_entropy",
+    "union_mask",
+]

@@ -1,0 +1,169 @@
+"""Mixup: linear interpolation of two examples and their targets, at any level of the model.
+
+Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018, arXiv:1710.09412.
+Hidden-state mixing (TMix / manifold mixup): Chen et al., "MixText", ACL 2020, arXiv:2004.12239;
+Verma et al., "Manifold Mixup", ICML 2019, arXiv:1806.05236.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from hfmix.config import MixConfig
+from hfmix.pairing import label_similarity_partners
+from hfmix.registry import register_mixer
+from hfmix.sampling import MixPlan, sample_mix_plan
+
+
+TMIX_LAYERS = (7, 9, 12)  # MixText's --mix-layers-set, for a 12-layer BERT
+Level = Literal["inputs", "embeddings", "hidden", "pooled"]
+
+CITATION = """\
+@inproceedings{zhang2018mixup,
+  title={mixup: Beyond Empirical Risk Minimization},
+  author={Zhang, Hongyi and Cisse, Moustapha and Dauphin, Yann N. and Lopez-Paz, David},
+  booktitle={International Conference on Learning Representations},
+  year={2018}
+}"""
+
+
+def mixup(x: Tensor, index: Tensor, lam: Tensor | float, mask: Tensor | None = None) -> Tensor:
+    """x̃_i = λ_i·x_i + (1 − λ_i)·x_index[i].
+
+    Args:
+        x: (B, ...) any continuous tensor (inputs, embeddings, hidden states, targets).
+        index: (B,) long, partner of each row.
+        lam: (B,) or a scalar, the weight on the row itself.
+        mask: optional (B, T) validity of x along dim 1 (1 = real, 0 = padding). Padding is never mixed in:
+            where only one of the two rows is real, the output takes that row's value; both real → mixed.
+    Returns: (B, ...) same shape and dtype as x.
+    """
+    if index.shape != (x.shape[0],):
+        raise ValueError(f"index must have shape ({x.shape[0]},) for x of shape {tuple(x.shape)}, got {tuple(index.shape)}.")
+    weight = torch.as_tensor(lam, dtype=torch.float32, device=x.device)
+    if weight.dim() == 0:
+        weight = weight.expand(x.shape[0])
+    if weight.shape != (x.shape[0],):
+        raise ValueError(f"lam must be a scalar or have shape ({x.shape[0]},), got {tuple(weight.shape)}.")
+    if mask is not None:
+        if x.dim() < 2 or mask.shape != x.shape[:2]:
+            raise ValueError(f"mask must have shape (B, T) = {tuple(x.shape[:2])} to match x, got {tuple(mask.shape)}.")
+        own, other = mask.bool(), mask.bool()[index]
+        weight = torch.where(own & other, weight[:, None], torch.where(other, 0.0, 1.0).to(weight))
+    weight = weight.reshape(weight.shape + (1,) * (x.dim() - weight.dim())).to(x.dtype)
+    return weight * x + (1 - weight) * x[index]
+
+
+def union_mask(mask: Tensor, index: Tensor) -> Tensor:
+    """The attention mask of mixed rows: row i may attend wherever row i or row index[i] may.
+
+    Works for 2-D (B, T) 0/1 masks and for the 4-D (B, 1, Q, K) masks that layers receive, whether boolean
+    (True = attend), integer (1 = attend) or additive float (0 = attend, dtype-min = masked).
+    """
+    return mask | mask[index] if mask.dtype == torch.bool else torch.maximum(mask, mask[index])
+
+
+@register_mixer("mixup")
+@dataclass
+class MixupConfig(MixConfig):
+    """Mixup at the input, word-embedding, hidden-state (TMix / manifold) or pooled level."""
+
+    alpha: float = field(default=0.4, metadata={"help": "λ ~ Beta(alpha, alpha). Must be > 0 when prob > 0."})
+    level: Level = field(
+        default="embeddings",
+        metadata={
+            "help": "Where to mix: 'inputs' (continuous model inputs: input_values, input_features, inputs_embeds), "
+            "'embeddings' (word embeddings), 'hidden' (the output of a layer drawn from `layers`), 'pooled' "
+            "(the input of the classification head)."
+        },
+    )
+    layers: tuple[int, ...] | None = field(
+        default=None,
+        metadata={
+            "help": "For level='hidden': the 1-based layers whose output may be mixed, one drawn per batch. None = "
+            "MixText's {7, 9, 12} of a 12-layer model, scaled to the model's depth (round(k*L/12))."
+        },
+    )
+    prob: float = field(default=1.0, metadata={"help": "Probability that a row is mixed, in [0, 1]."})
+    lambda_per: Literal["batch", "sample"] = field(
+        default="batch", metadata={"help": "One λ per batch (as in the mixup paper) or one per row."}
+    )
+    dominant_lambda: bool = field(
+        default=False, metadata={"help": "λ := max(λ, 1 − λ), so a mixed row stays closer to its own example."}
+    )
+    pairing: Literal["random", "label_similarity"] = field(
+        default="random",
+        metadata={"help": "Partners: a random permutation, or by label similarity (C-Mixup, regression)."},
+    )
+    bandwidth: float = field(
+        default=1.0, metadata={"help": "σ of the label-similarity kernel exp(-|y_i - y_j|² / 2σ²), in label units."}
+    )
+    mix_stop: float = field(
+        default=1.0,
+        metadata={"help": "Fraction of training after which mixing switches off, in (0, 1]; 1.0 = mix throughout."},
+    )
+
+    citation = CITATION
+
+    def validate(self) -> None:
+        if self.prob > 0 and not self.alpha > 0:
+            raise ValueError(f"alpha must be > 0 when mixing is on (prob={self.prob}), got alpha={self.alpha}.")
+        if not 0 <= self.prob <= 1:
+            raise ValueError(f"prob must be in [0, 1], got {self.prob}.")
+        if not 0 < self.mix_stop <= 1:
+            raise ValueError(f"mix_stop must be in (0, 1], got {self.mix_stop}.")
+        if not self.bandwidth > 0:
+            raise ValueError(f"bandwidth must be > 0, got {self.bandwidth}.")
+        if self.layers is not None:
+            if not self.layers or any(k < 1 for k in self.layers):
+                raise ValueError(f"layers must be a non-empty list of 1-based layer numbers, got {list(self.layers)}.")
+            if self.level != "hidden":
+                raise ValueError(f"layers is only used with level='hidden', got level={self.level!r}.")
+
+    def resolve_layers(self, num_layers: int) -> tuple[int, ...]:
+        """The layers to draw from for a model with `num_layers` layers; entries past the depth are an error."""
+        if self.layers is None:
+            return tuple(sorted({max(1, int(k * num_layers / 12 + 0.5)) for k in TMIX_LAYERS}))
+        too_deep = [k for k in self.layers if k > num_layers]
+        if too_deep:
+            raise ValueError(
+                f"layers={list(self.layers)}: {too_deep} past the model's depth of {num_layers} layers; "
+                f"use layer numbers in 1..{num_layers}."
+            )
+        return tuple(self.layers)
+
+    def sample_plan(
+        self,
+        batch_size: int,
+        *,
+        generator: torch.Generator,
+        labels: Tensor | None = None,
+        num_layers: int | None = None,
+    ) -> MixPlan:
+        """Draw this batch's plan. `labels` are needed for label-similarity pairing, `num_layers` for 'hidden'."""
+        index = None
+        if self.pairing == "label_similarity":
+            if labels is None or not labels.is_floating_point():
+                raise ValueError(
+                    "pairing='label_similarity' needs float regression labels (B,) or (B, K) in the batch."
+                )
+            index = label_similarity_partners(labels, self.bandwidth, generator=generator, exclude_self=True)
+        layers = None
+        if self.level == "hidden":
+            if num_layers is None:
+                raise ValueError("level='hidden' needs the model's number of layers (num_layers).")
+            layers = self.resolve_layers(num_layers)
+        return sample_mix_plan(
+            batch_size,
+            alpha=self.alpha if self.prob > 0 else 1.0,
+            generator=generator,
+            prob=self.prob,
+            lambda_per=self.lambda_per,
+            dominant_lambda=self.dominant_lambda,
+            index=index,
+            layers=layers,
+        )

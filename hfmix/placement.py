@@ -1,0 +1,244 @@
+"""Where in the model a plan is applied: continuous inputs, word embeddings, the output of hidden layer k, or the
+input of the classification head. Model-agnostic: the layer stack and the head are found from the module tree,
+never through `model.bert...`, and this works through peft and DDP wrappers.
+
+transformers 5 records `output_hidden_states` with its own forward hooks, so the mixing hook is prepended: the
+recorded hidden state of layer k is the mixed one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from hfmix.mixers.mixup import mixup, union_mask
+from hfmix.sampling import MixPlan
+
+
+LEVELS = ("inputs", "embeddings", "hidden", "pooled")
+CONTINUOUS_INPUTS = ("input_values", "input_features", "inputs_embeds")
+_DEPTH_KEYS = ("num_hidden_layers", "encoder_layers", "n_layers", "num_layers", "n_layer")
+_STACK_NAMES = ("layer", "layers", "h", "block", "blocks")
+_HEAD_NAMES = ("classifier", "score")
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """Strip DDP / DataParallel / torch.compile wrappers (peft wrappers are kept: hooks work through them)."""
+    while isinstance(getattr(model, "module", None), nn.Module):
+        model = model.module
+    return getattr(model, "_orig_mod", model)
+
+
+def num_layers(model: nn.Module) -> int:
+    """The number of transformer layers from the model's config (BERT-like, Whisper, DistilBERT, GPT-2 names)."""
+    config = getattr(unwrap_model(model), "config", None)
+    for key in _DEPTH_KEYS:
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    raise ValueError(
+        f"Cannot tell the number of layers of {type(unwrap_model(model)).__name__}: its config has none of "
+        f"{list(_DEPTH_KEYS)}. level='hidden' needs it; use level='embeddings', 'inputs' or 'pooled'."
+    )
+
+
+def find_layer_stack(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """The `nn.ModuleList` of transformer layers: length == the config's layer count, named like a layer stack."""
+    model = unwrap_model(model)
+    depth = num_layers(model)
+    found = [
+        (name, module)
+        for name, module in model.named_modules()
+        if isinstance(module, nn.ModuleList) and len(module) == depth
+    ]
+    if not found:
+        raise ValueError(
+            f"{type(model).__name__} has no nn.ModuleList of {depth} layers, so level='hidden' cannot find "
+            "layer k; use level='embeddings', 'inputs' or 'pooled'."
+        )
+    found.sort(key=lambda item: (item[0].rsplit(".", 1)[-1] not in _STACK_NAMES, len(item[0])))
+    return found[0]
+
+
+def find_head(model: nn.Module) -> tuple[str, nn.Module]:
+    """The task head (`classifier` or `score`) whose input is the pooled representation."""
+    model = unwrap_model(model)
+    found = [(name, m) for name, m in model.named_modules() if name.rsplit(".", 1)[-1] in _HEAD_NAMES]
+    if not found:
+        raise ValueError(
+            f"{type(model).__name__} has no `classifier` or `score` head, so level='pooled' has nothing to mix "
+            "before; use level='embeddings', 'inputs' or 'hidden'."
+        )
+    return min(found, key=lambda item: len(item[0]))
+
+
+def input_embeddings(model: nn.Module) -> nn.Module:
+    """The word-embedding module, or a `ValueError` saying which levels work instead."""
+    model = unwrap_model(model)
+    try:
+        embeddings = model.get_input_embeddings()
+    except (NotImplementedError, AttributeError):
+        embeddings = None
+    if embeddings is None:
+        raise ValueError(
+            f"level='embeddings' needs a model with input (word) embeddings; {type(model).__name__} has none. "
+            "Use level='inputs' (raw input_values / input_features), 'hidden' or 'pooled'."
+        )
+    return embeddings
+
+
+@contextlib.contextmanager
+def mixing(model: nn.Module, inputs: dict[str, Any], plan: MixPlan, level: str) -> Iterator[dict[str, Any]]:
+    """Apply `plan` at `level` for one forward pass: `with mixing(m, batch, plan, "hidden") as kw: m(**kw)`.
+
+    Yields the keyword arguments for the forward (a new dict; `inputs` is not modified). The attention mask of a
+    mixed row becomes the union of both rows' masks, and padding is never mixed into real positions.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {list(LEVELS)}, got {level!r}.")
+    inputs = dict(inputs)
+    if level == "inputs":
+        yield mix_continuous_inputs(inputs, plan)
+    elif level == "embeddings":
+        yield _mix_embeddings(model, inputs, plan)
+    elif level == "hidden":
+        with _mix_hidden(model, plan):
+            yield inputs
+    else:
+        with _mix_head_input(model, plan):
+            yield inputs
+
+
+def mix_continuous_inputs(inputs: dict[str, Any], plan: MixPlan) -> dict[str, Any]:
+    keys = [k for k in CONTINUOUS_INPUTS if isinstance(inputs.get(k), Tensor) and inputs[k].is_floating_point()]
+    if not keys:
+        raise ValueError(
+            "level='inputs' mixes continuous inputs (input_values, input_features, inputs_embeds) and the batch has "
+            f"none (keys: {sorted(inputs)}). Token ids cannot be interpolated: use level='embeddings' for text."
+        )
+    mask = inputs.get("attention_mask")
+    for key in keys:
+        x = inputs[key]
+        p = plan.to(x.device)
+        aligned = mask is not None and x.dim() >= 2 and mask.shape == x.shape[:2]
+        inputs[key] = mixup(x, p.index, p.lam, mask if aligned else None)
+    if mask is not None:
+        inputs["attention_mask"] = union_mask(mask, plan.index.to(mask.device))
+    return inputs
+
+
+def _mix_embeddings(model: nn.Module, inputs: dict[str, Any], plan: MixPlan) -> dict[str, Any]:
+    if inputs.get("input_ids") is None:
+        raise ValueError(
+            f"level='embeddings' mixes word embeddings and needs input_ids in the batch (keys: {sorted(inputs)}); "
+            "for continuous inputs use level='inputs'."
+        )
+    embeds = input_embeddings(model)(inputs.pop("input_ids"))
+    p = plan.to(embeds.device)
+    mask = inputs.get("attention_mask")
+    inputs["inputs_embeds"] = mixup(embeds, p.index, p.lam, mask)
+    if mask is not None:
+        inputs["attention_mask"] = union_mask(mask, p.index)
+    return inputs
+
+
+def _key_validity(mask: Tensor | None, length: int) -> Tensor | None:
+    """(B, K) bool: which key positions are real, from a 2-D or 4-D (bool / 0-1 / additive) attention mask."""
+    if mask is None:
+        return None
+    if mask.dtype == torch.bool:
+        allowed = mask
+    elif mask.is_floating_point():
+        allowed = mask > torch.finfo(mask.dtype).min / 2
+    else:
+        allowed = mask != 0
+    valid = allowed if allowed.dim() == 2 else allowed.flatten(1, -2).any(1)
+    if valid.shape[1] != length:
+        raise ValueError(f"The attention mask covers {valid.shape[1]} positions but the hidden states have {length}.")
+    return valid
+
+
+class _Argument:
+    """Read and replace one named argument of a module's forward, positional or keyword."""
+
+    def __init__(self, module: nn.Module, name: str):
+        params = list(inspect.signature(module.forward).parameters)
+        self.name, self.position = name, params.index(name) if name in params else None
+
+    def get(self, args: tuple, kwargs: dict) -> Any:
+        if self.name in kwargs:
+            return kwargs[self.name]
+        if self.position is not None and len(args) > self.position:
+            return args[self.position]
+        return None
+
+    def replace(self, args: tuple, kwargs: dict, value: Any) -> tuple[tuple, dict]:
+        if self.name in kwargs or self.position is None or len(args) <= self.position:
+            return args, {**kwargs, self.name: value}
+        return args[: self.position] + (value,) + args[self.position + 1 :], kwargs
+
+
+@contextlib.contextmanager
+def _mix_hidden(model: nn.Module, plan: MixPlan) -> Iterator[None]:
+    _, stack = find_layer_stack(model)
+    if plan.layer is None or not 1 <= plan.layer <= len(stack):
+        raise ValueError(f"The plan's layer {plan.layer} is not in 1..{len(stack)} for {type(unwrap_model(model)).__name__}.")
+    layer = stack[plan.layer - 1]
+    mask_arg = _Argument(layer, "attention_mask")
+    seen: dict[str, Any] = {}
+
+    def capture_mask(module: nn.Module, args: tuple, kwargs: dict) -> None:
+        seen["mask"] = mask_arg.get(args, kwargs)
+
+    def mix_output(module: nn.Module, args: tuple, output: Any) -> Any:
+        hidden = output[0] if isinstance(output, tuple) else output
+        p = plan.to(hidden.device)
+        mask = seen.get("mask")
+        mixed = mixup(hidden, p.index, p.lam, _key_validity(mask, hidden.shape[1]) if isinstance(mask, Tensor) else None)
+        return (mixed,) + tuple(output[1:]) if isinstance(output, tuple) else mixed
+
+    def widen_mask(arg: _Argument) -> Any:
+        def hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+            mask = arg.get(args, kwargs)
+            if not isinstance(mask, Tensor):
+                return None
+            if seen.get("source") is not mask:
+                seen["source"], seen["union"] = mask, union_mask(mask, plan.index.to(mask.device))
+            return arg.replace(args, kwargs, seen["union"])
+
+        return hook
+
+    handles = [
+        layer.register_forward_pre_hook(capture_mask, with_kwargs=True),
+        layer.register_forward_hook(mix_output, prepend=True),
+    ]
+    handles += [
+        later.register_forward_pre_hook(widen_mask(_Argument(later, "attention_mask")), with_kwargs=True)
+        for later in stack[plan.layer :]
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
+def _mix_head_input(model: nn.Module, plan: MixPlan) -> Iterator[None]:
+    _, head = find_head(model)
+
+    def mix_input(module: nn.Module, args: tuple) -> tuple:
+        x = args[0]
+        p = plan.to(x.device)
+        return (mixup(x, p.index, p.lam),) + tuple(args[1:])
+
+    handle = head.register_forward_pre_hook(mix_input)
+    try:
+        yield
+    finally:
+        handle.remove()

@@ -1,0 +1,65 @@
+"""The one registry: `mix_type` name -> config class. Filled by `@register_mixer`, read by `get_mix_config`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, TypeVar
+
+from hfmix.config import MixConfig
+
+
+_MIXERS: dict[str, type[MixConfig]] = {}
+C = TypeVar("C", bound=type[MixConfig])
+
+
+def register_mixer(name: str) -> Callable[[C], C]:
+    """Class decorator: register a `MixConfig` dataclass under `mix_type=name` (lower-case, unique)."""
+    if not name or name != name.lower():
+        raise ValueError(f"Mixer names are non-empty and lower-case, got {name!r}.")
+
+    def decorate(cls: C) -> C:
+        if name in _MIXERS and _MIXERS[name] is not cls:
+            raise ValueError(f"mix_type {name!r} is already registered by {_MIXERS[name].__name__}.")
+        cls.mix_type = name
+        _MIXERS[name] = cls
+        return cls
+
+    return decorate
+
+
+def list_mixers() -> list[str]:
+    """The registered `mix_type` names, sorted."""
+    return sorted(_MIXERS)
+
+
+def get_mixer_class(mix_type: str) -> type[MixConfig]:
+    if mix_type not in _MIXERS:
+        raise ValueError(f"Unknown mix_type {mix_type!r}; known: {list_mixers()}.")
+    return _MIXERS[mix_type]
+
+
+def get_mix_config(spec: MixConfig | dict | str | os.PathLike | None = None, **overrides: Any) -> MixConfig:
+    """Resolve a recipe from a config, a dict, a registered name, a local directory/JSON file or a Hub repo id.
+
+    `overrides` replace fields: `get_mix_config("mixup", alpha=0.2, level="hidden")`. `None` means `"mixup"`.
+    """
+    if spec is None:
+        spec = "mixup"
+    if isinstance(spec, MixConfig):
+        return type(spec).from_dict(spec.to_dict(), **overrides) if overrides else spec
+    if isinstance(spec, dict):
+        return MixConfig.from_dict(spec, **overrides)
+    if isinstance(spec, (str, os.PathLike)):
+        text = str(spec)
+        if text in _MIXERS:
+            return _MIXERS[text](**overrides)
+        if os.path.exists(text) or text.endswith(".json") or text.count("/") != 1:
+            if not os.path.exists(text):
+                raise ValueError(
+                    f"{text!r} is neither a registered mix_type ({list_mixers()}), an existing path, "
+                    "nor a Hub repo id of the form 'owner/name'."
+                )
+        return MixConfig.from_pretrained(text, **overrides)
+    raise TypeError(
+        f"A mix config must be a MixConfig, a dict, a mix_type name, a path or a Hub repo id; got {type(spec).__name__}."
+    )

@@ -1,0 +1,109 @@
+"""How much, and for which rows: `MixPlan` and the λ samplers. Randomness comes only from a `torch.Generator`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hfmix.pairing import random_partners
+
+
+_SEED_MOD = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class MixPlan:
+    """One batch's mixing decision, drawn once and then applied to inputs, hidden states and targets.
+
+    Attributes:
+        index: (B,) long, the partner of each row. Rows that are not mixed point to themselves.
+        lam: (B,) float, the weight on the row itself; 1.0 for rows that are not mixed.
+        layer: for hidden-state mixing, the (1-based) layer whose output is mixed; otherwise None.
+    """
+
+    index: Tensor
+    lam: Tensor
+    layer: int | None = None
+
+    @property
+    def mixed(self) -> Tensor:
+        """(B,) bool: rows that really receive part of another row."""
+        return (self.index != torch.arange(len(self.index), device=self.index.device)) & (self.lam < 1)
+
+    @classmethod
+    def identity(cls, batch_size: int, device: torch.device | str = "cpu") -> MixPlan:
+        return cls(torch.arange(batch_size, device=device), torch.ones(batch_size, device=device))
+
+    def to(self, device: torch.device | str) -> MixPlan:
+        return MixPlan(self.index.to(device), self.lam.to(device), self.layer)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def plan_seed(*parts: int) -> int:
+    """Combine integers (training seed, process index, step, ...) into one generator seed, order-sensitively."""
+    seed = 0x9E3779B97F4A7C15
+    for part in parts:
+        seed = (seed * 6364136223846793005 + int(part) + 1442695040888963407) % _SEED_MOD
+    return seed
+
+
+def make_generator(*parts: int) -> torch.Generator:
+    return torch.Generator().manual_seed(plan_seed(*parts))
+
+
+def sample_lambda(
+    alpha: float, size: int, *, generator: torch.Generator, dominant: bool = False
+) -> Tensor:
+    """λ ~ Beta(α, α), `size` draws (Zhang et al., "mixup: Beyond Empirical Risk Minimization", arXiv:1710.09412).
+
+    torch's Beta sampler takes no generator, so the draws come from a NumPy generator seeded from `generator`.
+    With `dominant=True`, λ := max(λ, 1 − λ) (MixText, Chen et al. 2020, arXiv:2004.12239).
+    Returns: (size,) float32.
+    """
+    if not alpha > 0:
+        raise ValueError(f"alpha must be > 0 to sample λ ~ Beta(alpha, alpha), got {alpha}.")
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    lam = torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, size)).float()
+    return torch.maximum(lam, 1 - lam) if dominant else lam
+
+
+def sample_mix_plan(
+    batch_size: int,
+    *,
+    alpha: float,
+    generator: torch.Generator,
+    prob: float = 1.0,
+    lambda_per: str = "batch",
+    dominant_lambda: bool = False,
+    index: Tensor | None = None,
+    layers: tuple[int, ...] | None = None,
+) -> MixPlan:
+    """Draw a `MixPlan`: a partner `index` (`random_partners` unless given), λ, and which rows mix.
+
+    Each row is mixed with probability `prob`; rows left out (and rows paired with themselves) get λ = 1 and
+    point to themselves. `lambda_per="batch"` draws one λ for the batch, `"sample"` one per row.
+    `layers` (hidden-state mixing) is the set the mixed layer is drawn from, uniformly.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    if lambda_per not in ("batch", "sample"):
+        raise ValueError(f"lambda_per must be 'batch' or 'sample', got {lambda_per!r}.")
+    if index is None:
+        index = random_partners(batch_size, generator=generator)
+    index = index.cpu().long()
+    if index.shape != (batch_size,):
+        raise ValueError(f"index must have shape ({batch_size},), got {tuple(index.shape)}.")
+    lam = sample_lambda(alpha, 1 if lambda_per == "batch" else batch_size, generator=generator,
+                        dominant=dominant_lambda).expand(batch_size)
+    chosen = torch.rand(batch_size, generator=generator) < prob
+    layer = None
+    if layers:
+        layer = layers[int(torch.randint(0, len(layers), (1,), generator=generator))]
+    rows = torch.arange(batch_size)
+    chosen &= index != rows
+    return MixPlan(torch.where(chosen, index, rows), torch.where(chosen, lam, torch.ones_like(lam)), layer)

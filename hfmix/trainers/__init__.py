@@ -1,0 +1,7 @@
+"""Trainer subclasses and their TrainingArguments, in pairs."""
+
+from hfmix.trainers.mix_trainer import MixTrainer
+from hfmix.trainers.mix_training_args import MixTrainingArguments
+
+
+__all__ = ["MixTrainer", "MixTrainingArguments"]

@@ -1,0 +1,194 @@
+"""`MixTrainer`: a drop-in `transformers.Trainer` that trains on mixed batches."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import transformers
+from packaging.version import Version
+from torch import nn
+from transformers import Trainer
+
+from hfmix.config import MixConfig
+from hfmix.data_collators.mix_data_collator import MixDataCollator, pop_plan
+from hfmix.placement import find_head, find_layer_stack, input_embeddings, mixing, num_layers, unwrap_model
+from hfmix.registry import get_mix_config
+from hfmix.sampling import MixPlan, make_generator
+from hfmix.targets import infer_problem_type, mix_targets, mixed_loss
+
+
+class MixTrainer(Trainer):
+    """[`~transformers.Trainer`] that mixes training batches with a `MixConfig` recipe.
+
+    Change `Trainer` to `MixTrainer` and add `mix_config=...` (or use `MixTrainingArguments(mix_config=...)`); the
+    existing collator keeps working. The loss is computed here from the logits (soft cross-entropy, BCE, MSE, or
+    interpolated token losses), so soft labels never reach the model's own loss. Evaluation and prediction are
+    unmixed. Mix plans come from a generator seeded by (args.seed, process index, global step, micro-step), so a
+    resumed run draws the plans of an uninterrupted one.
+
+    The returned loss is a per-micro-batch mean (`loss_is_scaled_for_ga = False`), so gradient accumulation is
+    exact; a `compute_loss_func` you pass must return a per-micro-batch mean too (it receives mixed targets).
+    """
+
+    loss_is_scaled_for_ga = False
+    _tag_names = ["hfmix"]
+
+    def __init__(
+        self,
+        model: nn.Module | None = None,
+        args: transformers.TrainingArguments | None = None,
+        *trainer_args: Any,
+        mix_config: MixConfig | dict | str | None = None,
+        **kwargs: Any,
+    ):
+        collator = kwargs.get("data_collator") or (trainer_args[0] if trainer_args else None)
+        self.mix_config = _resolve_config(mix_config, args, collator)
+        super().__init__(model, args, *trainer_args, **kwargs)
+        if Version(transformers.__version__) < Version("5.19.0"):
+            self.model_accepts_loss_kwargs = False  # older transformers: the only way to get GA division
+        self._num_layers = self._check_model(self.model) if self.model is not None else None
+        if isinstance(self.data_collator, MixDataCollator) and self.data_collator.num_layers is None:
+            self.data_collator.num_layers = self._num_layers
+        if hasattr(self.model, "add_model_tags"):
+            self.model.add_model_tags(["hfmix", self.mix_config.mix_type])
+        self._plan_step, self._micro_step = -1, 0
+        self._mix_stats = torch.zeros(3, dtype=torch.float64)  # Σλ over mixed rows, mixed rows, rows
+
+    # ------------------------------------------------------------------------------------------------ set-up
+    def _check_model(self, model: nn.Module) -> int | None:
+        """Fail at construction, with the fix, when the recipe's level cannot work on this model."""
+        level = self.mix_config.level
+        if level == "hidden":
+            find_layer_stack(model)
+            depth = num_layers(model)
+            self.mix_config.resolve_layers(depth)
+            return depth
+        if level == "embeddings":
+            input_embeddings(model)
+        elif level == "pooled":
+            find_head(model)
+        return None
+
+    def _mixing_active(self) -> bool:
+        stop = self.mix_config.mix_stop
+        return self.mix_config.prob > 0 and (
+            stop >= 1 or self.state.max_steps <= 0 or self.state.global_step < stop * self.state.max_steps
+        )
+
+    def _plan_generator(self) -> torch.Generator:
+        step = self.state.global_step
+        self._micro_step = self._micro_step + 1 if step == self._plan_step else 0
+        self._plan_step = step
+        return make_generator(self.args.seed, self.args.process_index, step, self._micro_step)
+
+    def _get_dataloader(self, *args: Any, is_training: bool = False, **kwargs: Any):
+        collator = self.data_collator
+        if not is_training and isinstance(collator, MixDataCollator):
+            self.data_collator = collator.base_collator  # evaluation is never mixed
+        try:
+            return super()._get_dataloader(*args, is_training=is_training, **kwargs)
+        finally:
+            self.data_collator = collator
+
+    # --------------------------------------------------------------------------------------------------- loss
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ):
+        plan = pop_plan(inputs)
+        labels = inputs.pop("labels", None)
+        if labels is None:
+            raise ValueError(
+                f"MixTrainer needs `labels` in each batch (keys: {sorted(inputs)}); name the label column "
+                "'label' or 'labels', or set TrainingArguments(label_names=[...])."
+            )
+        level = self.mix_config.level
+        applied = plan is not None and level == "inputs"  # the collator already mixed the inputs
+        if model.training and not applied:
+            if plan is None and self._mixing_active():
+                plan = self.mix_config.sample_plan(
+                    labels.shape[0], generator=self._plan_generator(), labels=labels, num_layers=self._num_layers
+                )
+            if plan is not None and not (self._mixing_active() and bool(plan.mixed.any())):
+                plan = None
+        elif not model.training:
+            plan = None
+
+        if plan is not None and not applied:
+            with mixing(unwrap_model(self.accelerator.unwrap_model(model)), inputs, plan, level) as forward_inputs:
+                outputs = model(**forward_inputs)
+        else:
+            outputs = model(**inputs)
+
+        logits = outputs["logits"]
+        config = getattr(unwrap_model(self.accelerator.unwrap_model(model)), "config", None)
+        problem_type = infer_problem_type(getattr(config, "problem_type", None), logits, labels)
+        if self.compute_loss_func is not None:
+            targets = labels if plan is None else mix_targets(labels, plan.to(labels.device), logits.shape[-1])
+            loss = self.compute_loss_func(outputs, targets, num_items_in_batch=num_items_in_batch)
+        else:
+            loss = mixed_loss(logits, labels, plan, problem_type, self.args.label_smoothing_factor)
+        if model.training:
+            self._record(plan, labels.shape[0])
+        return (loss, outputs) if return_outputs else loss
+
+    # ------------------------------------------------------------------------------------ logging and saving
+    def _record(self, plan: MixPlan | None, rows: int) -> None:
+        if plan is not None:
+            mixed = plan.mixed.cpu()
+            self._mix_stats[0] += float(plan.lam.cpu()[mixed].sum())
+            self._mix_stats[1] += float(mixed.sum())
+        self._mix_stats[2] += rows
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._mix_stats[2] > 0:
+            lam_sum, mixed, rows = self._mix_stats.tolist()
+            logs["mix_fraction"] = round(mixed / rows, 4)
+            logs["mix_lambda"] = round(lam_sum / mixed, 4) if mixed else 1.0
+            self._mix_stats.zero_()
+        super().log(logs, start_time)
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        super()._save(output_dir, state_dict)
+        if self.args.should_save:
+            self.mix_config.save_pretrained(output_dir if output_dir is not None else self.args.output_dir)
+
+    def create_model_card(self, *args: Any, tags: str | list[str] | None = None, **kwargs: Any) -> None:
+        tags = [tags] if isinstance(tags, str) else list(tags or [])
+        tags += [t for t in ("hfmix", self.mix_config.mix_type) if t not in tags]
+        super().create_model_card(*args, tags=tags, **kwargs)
+        card = os.path.join(self.args.output_dir, "README.md")
+        if self.is_world_process_zero() and os.path.isfile(card):
+            with open(card, "a", encoding="utf-8") as fh:
+                fh.write(
+                    "\n## Mixing recipe (hfmix)\n\nTrained with hfmix; the recipe is in `mix_config.json`:\n\n"
+                    f"```json\n{self.mix_config.to_json_string()}```\n"
+                )
+                if self.mix_config.citation:
+                    fh.write(f"\n### Citation\n\n```bibtex\n{self.mix_config.citation}\n```\n")
+
+
+def _resolve_config(
+    mix_config: MixConfig | dict | str | None, args: Any, collator: Any
+) -> MixConfig:
+    """The recipe: the `mix_config` argument, else `args.mix_config`, else the collator's, else default mixup."""
+    from_collator = collator.mix_config if isinstance(collator, MixDataCollator) else None
+    if isinstance(collator, MixDataCollator) and collator.soft_labels:
+        raise ValueError(
+            "MixDataCollator(soft_labels=True) is for other trainers; MixTrainer mixes the targets itself. "
+            "Drop soft_labels."
+        )
+    chosen = mix_config if mix_config is not None else getattr(args, "mix_config", None)
+    config = get_mix_config(chosen if chosen is not None else from_collator)
+    if from_collator is not None and chosen is not None and config.to_dict() != from_collator.to_dict():
+        raise ValueError(
+            "MixTrainer got one mix_config and its MixDataCollator another; pass the recipe once (to the collator)."
+        )
+    if not hasattr(config, "sample_plan"):
+        raise TypeError(f"{type(config).__name__} is not a batch-mixing recipe; MixTrainer takes MixupConfig and kin.")
+    return config

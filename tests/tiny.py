@@ -1,0 +1,112 @@
+"""Tiny random models (hidden size 32, 2 layers) and tiny datasets, built from configs: nothing is downloaded."""
+
+from __future__ import annotations
+
+import torch
+import transformers as tf
+from datasets import Dataset
+
+
+VOCAB = 100
+TEXT = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+            max_position_embeddings=64)
+SPEECH = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, conv_dim=(16, 16),
+              conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+              mask_time_prob=0.0, classifier_proj_size=16, feat_extract_norm="layer")
+
+
+def text_config(arch: str, num_labels: int = 3, **extra) -> tf.PretrainedConfig:
+    kw = dict(num_labels=num_labels, **extra)
+    if arch == "bert":
+        return tf.BertConfig(**TEXT, **kw)
+    if arch == "roberta":
+        return tf.RobertaConfig(**TEXT, pad_token_id=1, **kw)
+    if arch == "distilbert":
+        return tf.DistilBertConfig(vocab_size=VOCAB, dim=32, n_layers=2, n_heads=2, hidden_dim=37,
+                                   max_position_embeddings=64, **kw)
+    if arch == "deberta-v2":
+        return tf.DebertaV2Config(**TEXT, **kw)
+    if arch == "electra":
+        return tf.ElectraConfig(**TEXT, embedding_size=16, **kw)
+    raise ValueError(arch)
+
+
+TEXT_MODELS = {"bert": tf.BertForSequenceClassification, "roberta": tf.RobertaForSequenceClassification,
+               "distilbert": tf.DistilBertForSequenceClassification,
+               "deberta-v2": tf.DebertaV2ForSequenceClassification, "electra": tf.ElectraForSequenceClassification}
+
+
+def text_model(arch: str = "bert", num_labels: int = 3, seed: int = 0, **extra) -> tf.PreTrainedModel:
+    torch.manual_seed(seed)
+    return TEXT_MODELS[arch](text_config(arch, num_labels, **extra))
+
+
+def audio_model(arch: str, num_labels: int = 3, seed: int = 0) -> tf.PreTrainedModel:
+    torch.manual_seed(seed)
+    if arch == "wav2vec2":
+        return tf.Wav2Vec2ForSequenceClassification(tf.Wav2Vec2Config(**SPEECH, num_labels=num_labels))
+    if arch == "hubert":
+        return tf.HubertForSequenceClassification(tf.HubertConfig(**SPEECH, num_labels=num_labels))
+    if arch == "ast":
+        return tf.ASTForAudioClassification(tf.ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                            intermediate_size=37, max_length=64, num_mel_bins=16, num_labels=num_labels))
+    if arch == "whisper":
+        return tf.WhisperForAudioClassification(tf.WhisperConfig(
+            d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
+            encoder_ffn_dim=37, decoder_ffn_dim=37, num_mel_bins=16, max_source_positions=32, num_labels=num_labels,
+            vocab_size=VOCAB, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1))
+    raise ValueError(arch)
+
+
+def text_dataset(n: int = 24, num_labels: int = 3, seed: int = 0, min_len: int = 4, max_len: int = 12,
+                 task: str = "single") -> Dataset:
+    """Variable-length token ids (padding needed) with labels; `task` in single / multi / regression."""
+    g = torch.Generator().manual_seed(seed)
+    rows = {"input_ids": [], "label": []}
+    for _ in range(n):
+        length = int(torch.randint(min_len, max_len + 1, (1,), generator=g))
+        ids = torch.randint(5, VOCAB, (length,), generator=g)
+        rows["input_ids"].append([2] + ids.tolist() + [3])
+        if task == "single":
+            rows["label"].append(int(ids[0]) % num_labels)
+        elif task == "multi":
+            rows["label"].append([float(int(ids[k]) % 2) for k in range(num_labels)])
+        else:
+            rows["label"].append(float(ids.float().mean() / VOCAB))
+    rows["attention_mask"] = [[1] * len(x) for x in rows["input_ids"]]
+    return Dataset.from_dict(rows)
+
+
+def audio_dataset(arch: str, n: int = 12, num_labels: int = 3, seed: int = 0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    rows = {"label": [int(torch.randint(0, num_labels, (1,), generator=g)) for _ in range(n)]}
+    if arch in ("wav2vec2", "hubert"):
+        lengths = torch.randint(800, 1600, (n,), generator=g).tolist()
+        rows["input_values"] = [torch.randn(k, generator=g).tolist() for k in lengths]
+        rows["attention_mask"] = [[1] * k for k in lengths]
+    elif arch == "ast":
+        rows["input_values"] = [torch.randn(64, 16, generator=g).tolist() for _ in range(n)]
+    else:
+        rows["input_features"] = [torch.randn(16, 64, generator=g).tolist() for _ in range(n)]
+    return Dataset.from_dict(rows)
+
+
+class PadCollator:
+    """Pads token ids / waveforms to the longest row with the attention mask (a stand-in for the HF padding collators)."""
+
+    def __init__(self, pad_id: int = 0):
+        self.pad_id = pad_id
+
+    def __call__(self, features):
+        batch = {}
+        for key in features[0]:
+            values = [f[key] for f in features]
+            if key == "label":
+                batch["labels"] = torch.tensor(values)
+            elif key in ("input_ids", "attention_mask", "input_values") and isinstance(values[0][0], (int, float)):
+                longest = max(len(v) for v in values)
+                pad = self.pad_id if key == "input_ids" else 0
+                batch[key] = torch.tensor([list(v) + [pad] * (longest - len(v)) for v in values])
+            else:
+                batch[key] = torch.tensor(values)
+        return batch
