@@ -7,13 +7,12 @@ cd "$(dirname "$0")/.."
 extras="${1:-}"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 py=.venv/bin/python
-$py -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-if ! $py -c "import torch" 2>/dev/null; then
-  if command -v nvidia-smi >/dev/null 2>&1 || ! $py -m pip install -q --no-index "torch==2.13.0" 2>/dev/null; then
-    $py -m pip install -q "torch>=2.4" 2>&1 | grep -v "^WARNING: Location" || true
+pip_quiet() { "$py" -m pip -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2); }
+pip_quiet install --upgrade pip
+if ! "$py" -c "import torch" 2>/dev/null; then
+  if command -v nvidia-smi >/dev/null 2>&1 || ! pip_quiet install --no-index "torch==2.13.0" 2>/dev/null; then
+    pip_quiet install "torch>=2.4"
   fi
 fi
-target="."
-[ -n "$extras" ] && target=".[$extras]"
-$py -m pip install -q -e "$target" 2>&1 | grep -v "^WARNING: Location" || true
-$py -c "import hfmix, torch; print(f'hfmix {hfmix.__version__} installed (torch {torch.__version__}) in .venv')"
+pip_quiet install -e ".${extras:+[$extras]}"
+"$py" -c "import hfmix, torch; print(f'hfmix {hfmix.__version__} (torch {torch.__version__}) installed in .venv')"
