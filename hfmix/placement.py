@@ -133,12 +133,13 @@ def mix_continuous_inputs(inputs: dict[str, Any], plan: MixPlan) -> dict[str, An
 
 
 def _mix_embeddings(model: nn.Module, inputs: dict[str, Any], plan: MixPlan) -> dict[str, Any]:
+    embedding = input_embeddings(model)
     if inputs.get("input_ids") is None:
         raise ValueError(
             f"level='embeddings' mixes word embeddings and needs input_ids in the batch (keys: {sorted(inputs)}); "
             "for continuous inputs use level='inputs'."
         )
-    embeds = input_embeddings(model)(inputs.pop("input_ids"))
+    embeds = embedding(inputs.pop("input_ids"))
     p = plan.to(embeds.device)
     mask = inputs.get("attention_mask")
     inputs["inputs_embeds"] = mixup(embeds, p.index, p.lam, mask)
