@@ -188,7 +188,9 @@ class _Argument:
 def _mix_hidden(model: nn.Module, plan: MixPlan) -> Iterator[None]:
     _, stack = find_layer_stack(model)
     if plan.layer is None or not 1 <= plan.layer <= len(stack):
-        raise ValueError(f"The plan's layer {plan.layer} is not in 1..{len(stack)} for {type(unwrap_model(model)).__name__}.")
+        raise ValueError(
+            f"The plan's layer {plan.layer} is not in 1..{len(stack)} for {type(unwrap_model(model)).__name__}."
+        )
     layer = stack[plan.layer - 1]
     mask_arg = _Argument(layer, "attention_mask")
     seen: dict[str, Any] = {}
@@ -200,7 +202,9 @@ def _mix_hidden(model: nn.Module, plan: MixPlan) -> Iterator[None]:
         hidden = output[0] if isinstance(output, tuple) else output
         p = plan.to(hidden.device)
         mask = seen.get("mask")
-        mixed = mixup(hidden, p.index, p.lam, _key_validity(mask, hidden.shape[1]) if isinstance(mask, Tensor) else None)
+        mixed = mixup(
+            hidden, p.index, p.lam, _key_validity(mask, hidden.shape[1]) if isinstance(mask, Tensor) else None
+        )
         return (mixed,) + tuple(output[1:]) if isinstance(output, tuple) else mixed
 
     def widen_mask(arg: _Argument) -> Any:

@@ -56,9 +56,7 @@ def make_generator(*parts: int) -> torch.Generator:
     return torch.Generator().manual_seed(plan_seed(*parts))
 
 
-def sample_lambda(
-    alpha: float, size: int, *, generator: torch.Generator, dominant: bool = False
-) -> Tensor:
+def sample_lambda(alpha: float, size: int, *, generator: torch.Generator, dominant: bool = False) -> Tensor:
     """λ ~ Beta(α, α), `size` draws (Zhang et al., "mixup: Beyond Empirical Risk Minimization", arXiv:1710.09412).
 
     torch's Beta sampler takes no generator, so the draws come from a NumPy generator seeded from `generator`.
@@ -98,8 +96,9 @@ def sample_mix_plan(
     index = index.cpu().long()
     if index.shape != (batch_size,):
         raise ValueError(f"index must have shape ({batch_size},), got {tuple(index.shape)}.")
-    lam = sample_lambda(alpha, 1 if lambda_per == "batch" else batch_size, generator=generator,
-                        dominant=dominant_lambda).expand(batch_size)
+    lam = sample_lambda(
+        alpha, 1 if lambda_per == "batch" else batch_size, generator=generator, dominant=dominant_lambda
+    ).expand(batch_size)
     chosen = torch.rand(batch_size, generator=generator) < prob
     layer = None
     if layers:

@@ -59,7 +59,9 @@ def check_labels(labels: Tensor, logits: Tensor, problem_type: ProblemType) -> N
         raise ValueError("labels contain NaN; drop or fill those rows before training.")
     batch, num = logits.shape[0], logits.shape[-1]
     if labels.shape[0] != batch:
-        raise ValueError(f"labels have {labels.shape[0]} rows but the batch has {batch} (logits {tuple(logits.shape)}).")
+        raise ValueError(
+            f"labels have {labels.shape[0]} rows but the batch has {batch} (logits {tuple(logits.shape)})."
+        )
     if problem_type == "single_label_classification":
         if labels.is_floating_point():
             if labels.shape != logits.shape:
@@ -77,7 +79,9 @@ def check_labels(labels: Tensor, logits: Tensor, problem_type: ProblemType) -> N
                 raise ValueError(f"Class labels must have shape ({batch},), got {tuple(labels.shape)}.")
             bad = labels[(labels < 0) | (labels >= num)]
             if len(bad):
-                raise ValueError(f"Class label {int(bad[0])} is out of range for num_labels={num} (valid: 0..{num - 1}).")
+                raise ValueError(
+                    f"Class label {int(bad[0])} is out of range for num_labels={num} (valid: 0..{num - 1})."
+                )
     elif problem_type == "multi_label_classification":
         if labels.shape != logits.shape or not labels.is_floating_point():
             raise ValueError(

@@ -8,11 +8,11 @@ whether DDP kept the replicas in sync.
 import json
 import sys
 
+import tiny
 import torch
 import torch.distributed as dist
 import transformers as tf
 
-import tiny
 from hfmix import MixTrainer, MixupConfig
 
 
@@ -28,12 +28,25 @@ def train_once(output_dir: str):
 
     type(config).sample_plan = recording
     try:
-        args = tf.TrainingArguments(output_dir=output_dir, per_device_train_batch_size=4, max_steps=3, learning_rate=1e-2,
-                                    report_to=[], use_cpu=True, save_strategy="no", seed=0,
-                                    ddp_find_unused_parameters=False)
+        args = tf.TrainingArguments(
+            output_dir=output_dir,
+            per_device_train_batch_size=4,
+            max_steps=3,
+            learning_rate=1e-2,
+            report_to=[],
+            use_cpu=True,
+            save_strategy="no",
+            seed=0,
+            ddp_find_unused_parameters=False,
+        )
         model = tiny.text_model("bert")
-        trainer = MixTrainer(model=model, args=args, train_dataset=tiny.text_dataset(n=32),
-                             data_collator=tiny.PadCollator(), mix_config=config)
+        trainer = MixTrainer(
+            model=model,
+            args=args,
+            train_dataset=tiny.text_dataset(n=32),
+            data_collator=tiny.PadCollator(),
+            mix_config=config,
+        )
         loss = trainer.train().training_loss
     finally:
         type(config).sample_plan = original

@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 
 import hfmix
-from hfmix import MixConfig, MixupConfig, MixTrainingArguments, get_mix_config, list_mixers, register_mixer
+from hfmix import MixConfig, MixTrainingArguments, MixupConfig, get_mix_config, list_mixers, register_mixer
 from hfmix.config import CONFIG_NAME
 from hfmix.registry import get_mixer_class
 
@@ -22,15 +22,20 @@ def test_round_trip_every_registered_config(tmp_path, cls):
     assert path == str(tmp_path / CONFIG_NAME)
     data = json.loads((tmp_path / CONFIG_NAME).read_text())
     assert data["mix_type"] == cls.mix_type and data["hfmix_version"] == hfmix.__version__
-    for loaded in (MixConfig.from_pretrained(tmp_path), MixConfig.from_pretrained(tmp_path / CONFIG_NAME),
-                   cls.from_pretrained(tmp_path), MixConfig.from_dict(config.to_dict())):
+    for loaded in (
+        MixConfig.from_pretrained(tmp_path),
+        MixConfig.from_pretrained(tmp_path / CONFIG_NAME),
+        cls.from_pretrained(tmp_path),
+        MixConfig.from_dict(config.to_dict()),
+    ):
         assert type(loaded) is cls
         assert loaded == config
 
 
 def test_round_trip_keeps_non_default_values(tmp_path):
-    config = MixupConfig(alpha=16, level="hidden", layers=[7, 9], prob=0.5, lambda_per="sample",
-                         dominant_lambda=True, mix_stop=0.8)
+    config = MixupConfig(
+        alpha=16, level="hidden", layers=[7, 9], prob=0.5, lambda_per="sample", dominant_lambda=True, mix_stop=0.8
+    )
     config.save_pretrained(tmp_path)
     loaded = MixConfig.from_pretrained(tmp_path)
     assert loaded == config and loaded.layers == (7, 9) and loaded.alpha == 16.0
@@ -136,9 +141,11 @@ def test_push_to_hub_uploads_mix_config(tmp_path):
 
     api = mock.MagicMock()
     api.create_repo.return_value.repo_id = "me/my-recipe"
-    with mock.patch("transformers.utils.hub.hf_api", return_value=api), \
-         mock.patch("transformers.utils.hub.create_and_tag_model_card"), \
-         mock.patch.object(MixConfig, "_upload_modified_files", fake_upload):
+    with (
+        mock.patch("transformers.utils.hub.hf_api", return_value=api),
+        mock.patch("transformers.utils.hub.create_and_tag_model_card"),
+        mock.patch.object(MixConfig, "_upload_modified_files", fake_upload),
+    ):
         MixupConfig(alpha=0.3, level="pooled").push_to_hub("me/my-recipe")
     assert uploaded["repo_id"] == "me/my-recipe"
     assert uploaded["config"]["mix_type"] == "mixup" and uploaded["config"]["level"] == "pooled"
@@ -148,6 +155,7 @@ def test_register_mixer_rejects_bad_names_and_duplicates():
     with pytest.raises(ValueError, match="lower-case"):
         register_mixer("MyMix")
     with pytest.raises(ValueError, match="already registered"):
+
         @register_mixer("mixup")
         @dataclasses.dataclass
         class Other(MixConfig):

@@ -1,6 +1,5 @@
 """The pure tensor functions, against direct implementations of the formulas."""
 
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -119,7 +118,7 @@ def test_batch_of_one_is_left_unmixed():
 def test_label_similarity_partner_distribution_matches_the_formula():
     labels = torch.tensor([0.0, 0.1, 0.5, 1.0, 1.2, 3.0])
     sigma = 0.5
-    dense = torch.exp(-(labels[:, None] - labels[None, :]) ** 2 / (2 * sigma**2))
+    dense = torch.exp(-((labels[:, None] - labels[None, :]) ** 2) / (2 * sigma**2))
     expected = dense / dense.sum(1, keepdim=True)  # C-Mixup's P(j | i), j = i included
     g = gen()
     draws = torch.stack([label_similarity_partners(labels, sigma, generator=g) for _ in range(6000)])
@@ -130,7 +129,9 @@ def test_label_similarity_partner_distribution_matches_the_formula():
 
 def test_label_similarity_excluding_self_and_multi_dimensional_labels():
     labels = torch.randn(8, 3)
-    draws = torch.stack([label_similarity_partners(labels, 1.0, generator=gen(s), exclude_self=True) for s in range(200)])
+    draws = torch.stack(
+        [label_similarity_partners(labels, 1.0, generator=gen(s), exclude_self=True) for s in range(200)]
+    )
     assert (draws != torch.arange(8)).all()
     with pytest.raises(ValueError, match="NaN"):
         label_similarity_partners(torch.tensor([0.0, float("nan")]), 1.0, generator=gen())
@@ -156,8 +157,11 @@ def test_soft_target_cross_entropy_equals_interpolated_hard_losses():
     y = torch.tensor([0, 1, 2, 3, 0, 1])
     plan = MixPlan(torch.tensor([1, 2, 3, 4, 5, 0]), torch.rand(6))
     soft = soft_target_cross_entropy(logits, mix_targets(y, plan, 4), reduction="none")
-    hard = interpolate_losses(F.cross_entropy(logits, y, reduction="none"),
-                              F.cross_entropy(logits, y[plan.index], reduction="none"), plan.lam)
+    hard = interpolate_losses(
+        F.cross_entropy(logits, y, reduction="none"),
+        F.cross_entropy(logits, y[plan.index], reduction="none"),
+        plan.lam,
+    )
     torch.testing.assert_close(soft, hard)
     torch.testing.assert_close(soft_target_cross_entropy(logits, F.one_hot(y, 4).float()), F.cross_entropy(logits, y))
 

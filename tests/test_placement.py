@@ -1,20 +1,28 @@
 """Placement: the layer stack and head are found on any architecture, and each level mixes what it says."""
 
 import pytest
+import tiny
 import torch
 from torch import nn
 
-import tiny
 from hfmix import MixPlan, MixupConfig
 from hfmix.functional import mixup, union_mask
 from hfmix.placement import find_head, find_layer_stack, mixing
 
 
-TEXT_STACKS = {"bert": "bert.encoder.layer", "roberta": "roberta.encoder.layer",
-               "distilbert": "distilbert.transformer.layer", "deberta-v2": "deberta.encoder.layer",
-               "electra": "electra.encoder.layer"}
-AUDIO_STACKS = {"wav2vec2": "wav2vec2.encoder.layers", "hubert": "hubert.encoder.layers",
-                "ast": "audio_spectrogram_transformer.layers", "whisper": "encoder.layers"}
+TEXT_STACKS = {
+    "bert": "bert.encoder.layer",
+    "roberta": "roberta.encoder.layer",
+    "distilbert": "distilbert.transformer.layer",
+    "deberta-v2": "deberta.encoder.layer",
+    "electra": "electra.encoder.layer",
+}
+AUDIO_STACKS = {
+    "wav2vec2": "wav2vec2.encoder.layers",
+    "hubert": "hubert.encoder.layers",
+    "ast": "audio_spectrogram_transformer.layers",
+    "whisper": "encoder.layers",
+}
 
 
 def padded_batch(batch_size=4, length=9, seed=0):
@@ -44,8 +52,9 @@ def test_layer_stack_of_audio_models(arch):
 def test_layer_stack_and_head_through_peft_and_ddp_wrappers():
     from peft import LoraConfig, TaskType, get_peft_model
 
-    model = get_peft_model(tiny.text_model("bert"), LoraConfig(task_type=TaskType.SEQ_CLS, r=4,
-                                                                target_modules=["query", "value"]))
+    model = get_peft_model(
+        tiny.text_model("bert"), LoraConfig(task_type=TaskType.SEQ_CLS, r=4, target_modules=["query", "value"])
+    )
     assert find_layer_stack(model)[0] == "base_model.model.bert.encoder.layer"
     assert find_head(model)[0] == "base_model.model.classifier"
 
@@ -94,6 +103,7 @@ def test_layers_after_k_attend_to_the_union_of_masks():
 def test_padding_never_reaches_real_positions_at_the_hidden_level():
     model = tiny.text_model("bert").eval()
     batch = padded_batch()
+
     def poison_padding(module, args, output):  # make layer 1's output at padded positions absurd
         output = output.clone()
         output[batch["attention_mask"] == 0] = 1e6
@@ -131,8 +141,10 @@ def test_embeddings_level_equals_mixing_inputs_embeds_by_hand():
         with mixing(model, batch, PLAN, "embeddings") as kwargs:
             mixed = model(**kwargs).logits
         embeds = model.get_input_embeddings()(batch["input_ids"])
-        by_hand = model(inputs_embeds=mixup(embeds, PLAN.index, PLAN.lam, batch["attention_mask"]),
-                        attention_mask=union_mask(batch["attention_mask"], PLAN.index)).logits
+        by_hand = model(
+            inputs_embeds=mixup(embeds, PLAN.index, PLAN.lam, batch["attention_mask"]),
+            attention_mask=union_mask(batch["attention_mask"], PLAN.index),
+        ).logits
     assert "input_ids" not in kwargs and "input_ids" in batch  # the caller's batch is not modified
     torch.testing.assert_close(mixed, by_hand)
 

@@ -5,21 +5,29 @@ import json
 import math
 
 import pytest
+import tiny
 import torch
 import transformers as tf
 
-import tiny
 from hfmix import MixConfig, MixDataCollator, MixTrainer, MixTrainingArguments, MixupConfig
 from hfmix.functional import mixup
-from hfmix.targets import mixed_loss
 
 
 tf.logging.set_verbosity_error()
 
 
 def make_args(tmp_path, **kwargs):
-    defaults = dict(output_dir=str(tmp_path), per_device_train_batch_size=4, learning_rate=1e-2, max_steps=3,
-                    report_to=[], use_cpu=True, logging_steps=1, save_strategy="no", seed=0)
+    defaults = dict(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        learning_rate=1e-2,
+        max_steps=3,
+        report_to=[],
+        use_cpu=True,
+        logging_steps=1,
+        save_strategy="no",
+        seed=0,
+    )
     return tf.TrainingArguments(**{**defaults, **kwargs})
 
 
@@ -36,8 +44,13 @@ def changed(model, before):
 def test_text_models_train_at_every_level(tmp_path, arch, level):
     model = tiny.text_model(arch)
     before = trainable_snapshot(model)
-    trainer = MixTrainer(model=model, args=make_args(tmp_path), train_dataset=tiny.text_dataset(),
-                         data_collator=tiny.PadCollator(), mix_config=MixupConfig(level=level))
+    trainer = MixTrainer(
+        model=model,
+        args=make_args(tmp_path),
+        train_dataset=tiny.text_dataset(),
+        data_collator=tiny.PadCollator(),
+        mix_config=MixupConfig(level=level),
+    )
     result = trainer.train()
     assert math.isfinite(result.training_loss)
     assert changed(model, before) == set(before)  # every trainable parameter moved
@@ -48,8 +61,13 @@ def test_text_models_train_at_every_level(tmp_path, arch, level):
 def test_audio_models_train_at_every_level(tmp_path, arch, level):
     model = tiny.audio_model(arch)
     before = trainable_snapshot(model)
-    trainer = MixTrainer(model=model, args=make_args(tmp_path), train_dataset=tiny.audio_dataset(arch),
-                         data_collator=tiny.PadCollator(), mix_config=MixupConfig(level=level))
+    trainer = MixTrainer(
+        model=model,
+        args=make_args(tmp_path),
+        train_dataset=tiny.audio_dataset(arch),
+        data_collator=tiny.PadCollator(),
+        mix_config=MixupConfig(level=level),
+    )
     assert math.isfinite(trainer.train().training_loss)
     assert changed(model, before) == set(before)
     assert any(h.get("mix_fraction", 0) > 0 for h in trainer.state.log_history)
@@ -59,11 +77,17 @@ def test_audio_models_train_at_every_level(tmp_path, arch, level):
 def test_peft_lora_trains_only_the_adapter(tmp_path, level):
     from peft import LoraConfig, TaskType, get_peft_model
 
-    model = get_peft_model(tiny.text_model("bert"), LoraConfig(task_type=TaskType.SEQ_CLS, r=4,
-                                                                target_modules=["query", "value"]))
+    model = get_peft_model(
+        tiny.text_model("bert"), LoraConfig(task_type=TaskType.SEQ_CLS, r=4, target_modules=["query", "value"])
+    )
     everything = {n: p.detach().clone() for n, p in model.named_parameters()}
-    trainer = MixTrainer(model=model, args=make_args(tmp_path), train_dataset=tiny.text_dataset(),
-                         data_collator=tiny.PadCollator(), mix_config=MixupConfig(level=level))
+    trainer = MixTrainer(
+        model=model,
+        args=make_args(tmp_path),
+        train_dataset=tiny.text_dataset(),
+        data_collator=tiny.PadCollator(),
+        mix_config=MixupConfig(level=level),
+    )
     trainer.train()
     moved = changed(model, everything)
     assert moved and all("lora_" in n or "classifier" in n for n in moved)
@@ -73,41 +97,60 @@ def test_peft_lora_trains_only_the_adapter(tmp_path, level):
 def test_gradient_accumulation_is_exact(tmp_path):
     def run(batch_size, accumulation):
         model = tiny.text_model("bert", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-        args = make_args(tmp_path, per_device_train_batch_size=batch_size, gradient_accumulation_steps=accumulation,
-                         max_steps=2, learning_rate=1e-3, max_grad_norm=1e9)
-        trainer = MixTrainer(model=model, args=args, train_dataset=tiny.text_dataset(n=16),
-                             data_collator=tiny.PadCollator(), mix_config=MixupConfig(prob=0.0, level="hidden"))
+        args = make_args(
+            tmp_path,
+            per_device_train_batch_size=batch_size,
+            gradient_accumulation_steps=accumulation,
+            max_steps=2,
+            learning_rate=1e-3,
+            max_grad_norm=1e9,
+        )
+        trainer = MixTrainer(
+            model=model,
+            args=args,
+            train_dataset=tiny.text_dataset(n=16),
+            data_collator=tiny.PadCollator(),
+            mix_config=MixupConfig(prob=0.0, level="hidden"),
+        )
         trainer.train()
         return model, [h["loss"] for h in trainer.state.log_history if "loss" in h]
 
     reference, ref_losses = run(8, 1)
     accumulated, acc_losses = run(4, 2)
     assert acc_losses == pytest.approx(ref_losses, rel=1e-4)  # not doubled
-    for (name, a), b in zip(reference.named_parameters(), accumulated.parameters()):
+    for (name, a), b in zip(reference.named_parameters(), accumulated.parameters(), strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
 
 
 def test_prob_zero_reproduces_a_plain_trainer(tmp_path):
     def run(trainer_cls, **extra):
         model = tiny.text_model("bert")  # dropout on: the RNG streams must line up too
-        trainer = trainer_cls(model=model, args=make_args(tmp_path, max_steps=4), train_dataset=tiny.text_dataset(),
-                              data_collator=tiny.PadCollator(), **extra)
+        trainer = trainer_cls(
+            model=model,
+            args=make_args(tmp_path, max_steps=4),
+            train_dataset=tiny.text_dataset(),
+            data_collator=tiny.PadCollator(),
+            **extra,
+        )
         trainer.train()
         return model, [h["loss"] for h in trainer.state.log_history if "loss" in h]
 
     plain, plain_losses = run(tf.Trainer)
     mixed, mixed_losses = run(MixTrainer, mix_config=MixupConfig(prob=0.0))
     assert mixed_losses == pytest.approx(plain_losses, rel=1e-6)
-    for (name, a), b in zip(plain.named_parameters(), mixed.parameters()):
+    for (name, a), b in zip(plain.named_parameters(), mixed.parameters(), strict=True):
         torch.testing.assert_close(a, b, atol=1e-7, rtol=1e-6, msg=name)
 
 
 @pytest.mark.parametrize("batch_size, n", [(3, 7), (1, 3)])
 def test_odd_batches_and_batch_size_one(tmp_path, batch_size, n):
-    trainer = MixTrainer(model=tiny.text_model("bert"), args=make_args(tmp_path, per_device_train_batch_size=batch_size,
-                                                                        max_steps=-1, num_train_epochs=1),
-                         train_dataset=tiny.text_dataset(n=n), data_collator=tiny.PadCollator(),
-                         mix_config=MixupConfig(level="hidden"))
+    trainer = MixTrainer(
+        model=tiny.text_model("bert"),
+        args=make_args(tmp_path, per_device_train_batch_size=batch_size, max_steps=-1, num_train_epochs=1),
+        train_dataset=tiny.text_dataset(n=n),
+        data_collator=tiny.PadCollator(),
+        mix_config=MixupConfig(level="hidden"),
+    )
     assert math.isfinite(trainer.train().training_loss)
     fractions = [h["mix_fraction"] for h in trainer.state.log_history if "mix_fraction" in h]
     if batch_size == 1:
@@ -119,15 +162,20 @@ def test_odd_batches_and_batch_size_one(tmp_path, batch_size, n):
 def test_resume_draws_the_same_plans_and_ends_with_the_same_weights(tmp_path):
     def trainer_for(output_dir, **extra):
         args = make_args(output_dir, max_steps=6, save_strategy="steps", save_steps=3, **extra)
-        return MixTrainer(model=tiny.text_model("bert"), args=args, train_dataset=tiny.text_dataset(n=32),
-                          data_collator=tiny.PadCollator(), mix_config=MixupConfig(level="hidden", alpha=1.0))
+        return MixTrainer(
+            model=tiny.text_model("bert"),
+            args=args,
+            train_dataset=tiny.text_dataset(n=32),
+            data_collator=tiny.PadCollator(),
+            mix_config=MixupConfig(level="hidden", alpha=1.0),
+        )
 
     full = trainer_for(tmp_path / "full")
     full.train()
     assert json.loads((tmp_path / "full/checkpoint-3/mix_config.json").read_text())["level"] == "hidden"
     resumed = trainer_for(tmp_path / "resumed")
     resumed.train(resume_from_checkpoint=str(tmp_path / "full/checkpoint-3"))
-    for (name, a), b in zip(full.model.named_parameters(), resumed.model.parameters()):
+    for (name, a), b in zip(full.model.named_parameters(), resumed.model.parameters(), strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
     lambdas = [h["mix_lambda"] for h in full.state.log_history if "mix_lambda" in h]
     resumed_lambdas = [h["mix_lambda"] for h in resumed.state.log_history if "mix_lambda" in h]
@@ -143,9 +191,15 @@ def test_evaluation_is_unmixed_and_metrics_get_hard_labels(tmp_path):
 
     model = tiny.text_model("bert")
     eval_set = tiny.text_dataset(n=10, seed=1)
-    trainer = MixTrainer(model=model, args=make_args(tmp_path, per_device_eval_batch_size=10),
-                         train_dataset=tiny.text_dataset(), eval_dataset=eval_set, data_collator=tiny.PadCollator(),
-                         compute_metrics=compute_metrics, mix_config=MixupConfig(level="hidden"))
+    trainer = MixTrainer(
+        model=model,
+        args=make_args(tmp_path, per_device_eval_batch_size=10),
+        train_dataset=tiny.text_dataset(),
+        eval_dataset=eval_set,
+        data_collator=tiny.PadCollator(),
+        compute_metrics=compute_metrics,
+        mix_config=MixupConfig(level="hidden"),
+    )
     trainer.train()
     first, second = trainer.evaluate(), trainer.evaluate()
     assert first["eval_loss"] == second["eval_loss"]
@@ -153,15 +207,22 @@ def test_evaluation_is_unmixed_and_metrics_get_hard_labels(tmp_path):
     model.eval()
     with torch.no_grad():
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    assert first["eval_loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, batch["labels"]).item(), rel=1e-5)
+    assert first["eval_loss"] == pytest.approx(
+        torch.nn.functional.cross_entropy(logits, batch["labels"]).item(), rel=1e-5
+    )
     assert seen["labels"].tolist() == batch["labels"].tolist()
     assert model.config.problem_type is None  # soft labels never rewrote the config
 
 
 def test_recipe_is_saved_with_the_model_and_tagged_in_the_card(tmp_path):
     config = MixupConfig(level="pooled", alpha=0.3)
-    trainer = MixTrainer(model=tiny.text_model("bert"), args=make_args(tmp_path, save_strategy="steps", save_steps=2),
-                         train_dataset=tiny.text_dataset(), data_collator=tiny.PadCollator(), mix_config=config)
+    trainer = MixTrainer(
+        model=tiny.text_model("bert"),
+        args=make_args(tmp_path, save_strategy="steps", save_steps=2),
+        train_dataset=tiny.text_dataset(),
+        data_collator=tiny.PadCollator(),
+        mix_config=config,
+    )
     trainer.train()
     trainer.save_model()
     assert MixConfig.from_pretrained(tmp_path) == config
@@ -172,18 +233,28 @@ def test_recipe_is_saved_with_the_model_and_tagged_in_the_card(tmp_path):
 
 
 def test_training_arguments_carry_the_recipe(tmp_path):
-    args = MixTrainingArguments(output_dir=str(tmp_path), max_steps=1, report_to=[], use_cpu=True,
-                                mix_config={"mix_type": "mixup", "level": "hidden", "layers": [2]})
-    trainer = MixTrainer(model=tiny.text_model("bert"), args=args, train_dataset=tiny.text_dataset(),
-                         data_collator=tiny.PadCollator())
+    args = MixTrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        report_to=[],
+        use_cpu=True,
+        mix_config={"mix_type": "mixup", "level": "hidden", "layers": [2]},
+    )
+    trainer = MixTrainer(
+        model=tiny.text_model("bert"), args=args, train_dataset=tiny.text_dataset(), data_collator=tiny.PadCollator()
+    )
     assert trainer.mix_config == MixupConfig(level="hidden", layers=[2])
     trainer.train()
 
 
 def test_mix_stop_switches_mixing_off(tmp_path):
-    trainer = MixTrainer(model=tiny.text_model("bert"), args=make_args(tmp_path, max_steps=6),
-                         train_dataset=tiny.text_dataset(), data_collator=tiny.PadCollator(),
-                         mix_config=MixupConfig(mix_stop=0.5))
+    trainer = MixTrainer(
+        model=tiny.text_model("bert"),
+        args=make_args(tmp_path, max_steps=6),
+        train_dataset=tiny.text_dataset(),
+        data_collator=tiny.PadCollator(),
+        mix_config=MixupConfig(mix_stop=0.5),
+    )
     trainer.train()
     fractions = [h["mix_fraction"] for h in trainer.state.log_history if "mix_fraction" in h]
     assert all(f > 0 for f in fractions[:3]) and fractions[3:] == [0.0, 0.0, 0.0]
@@ -208,8 +279,10 @@ def test_loss_is_the_mixup_formula_for_each_head(tmp_path, task):
         logits = model.classifier(mixup(pooled, index, lam))
         labels = batch["labels"]
         if task == "single":
-            expected = (lam * torch.nn.functional.cross_entropy(logits, labels, reduction="none")
-                        + (1 - lam) * torch.nn.functional.cross_entropy(logits, labels[index], reduction="none")).mean()
+            expected = (
+                lam * torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+                + (1 - lam) * torch.nn.functional.cross_entropy(logits, labels[index], reduction="none")
+            ).mean()
         elif task == "multi":
             expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, mixup(labels, index, lam))
         else:
@@ -219,8 +292,11 @@ def test_loss_is_the_mixup_formula_for_each_head(tmp_path, task):
 
 def test_token_classification_interpolates_per_example_losses(tmp_path):
     model = tf.BertForTokenClassification(tiny.text_config("bert", num_labels=4)).eval()
-    batch = {"input_ids": torch.randint(5, 90, (3, 6)), "attention_mask": torch.ones(3, 6, dtype=torch.long),
-             "labels": torch.randint(0, 4, (3, 6))}
+    batch = {
+        "input_ids": torch.randint(5, 90, (3, 6)),
+        "attention_mask": torch.ones(3, 6, dtype=torch.long),
+        "labels": torch.randint(0, 4, (3, 6)),
+    }
     batch["labels"][0, 4:] = -100
     trainer = MixTrainer(model=model, args=make_args(tmp_path), mix_config=MixupConfig(level="embeddings"))
     model.train()
@@ -234,17 +310,22 @@ def test_token_classification_interpolates_per_example_losses(tmp_path):
         logits = model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).logits
 
     def per_row(labels):
-        return torch.stack([torch.nn.functional.cross_entropy(logits[i], labels[i], ignore_index=-100)
-                            for i in range(3)])
+        return torch.stack(
+            [torch.nn.functional.cross_entropy(logits[i], labels[i], ignore_index=-100) for i in range(3)]
+        )
 
     expected = (lam * per_row(batch["labels"]) + (1 - lam) * per_row(batch["labels"][index])).mean()
     torch.testing.assert_close(loss.detach(), expected)
 
 
 def test_bf16_autocast_gives_finite_losses(tmp_path):
-    trainer = MixTrainer(model=tiny.text_model("bert"), args=make_args(tmp_path, bf16=True),
-                         train_dataset=tiny.text_dataset(), data_collator=tiny.PadCollator(),
-                         mix_config=MixupConfig(level="hidden"))
+    trainer = MixTrainer(
+        model=tiny.text_model("bert"),
+        args=make_args(tmp_path, bf16=True),
+        train_dataset=tiny.text_dataset(),
+        data_collator=tiny.PadCollator(),
+        mix_config=MixupConfig(level="hidden"),
+    )
     trainer.train()
     assert all(math.isfinite(h["loss"]) for h in trainer.state.log_history if "loss" in h)
 
@@ -279,25 +360,34 @@ def test_nan_and_misshapen_regression_labels(tmp_path):
 
 def test_recipes_that_cannot_fit_the_model_fail_at_construction(tmp_path):
     with pytest.raises(ValueError, match=r"past the model's depth of 2"):
-        MixTrainer(model=tiny.text_model("bert"), args=make_args(tmp_path),
-                   mix_config=MixupConfig(level="hidden", layers=[3]))
+        MixTrainer(
+            model=tiny.text_model("bert"), args=make_args(tmp_path), mix_config=MixupConfig(level="hidden", layers=[3])
+        )
     with pytest.raises(ValueError, match="level='embeddings' needs a model with input"):
         MixTrainer(model=tiny.audio_model("wav2vec2"), args=make_args(tmp_path), mix_config=MixupConfig())
     with pytest.raises(ValueError, match="alpha must be > 0"):
-        MixTrainer(model=tiny.text_model("bert"), args=make_args(tmp_path), mix_config={"mix_type": "mixup", "alpha": 0})
+        MixTrainer(
+            model=tiny.text_model("bert"), args=make_args(tmp_path), mix_config={"mix_type": "mixup", "alpha": 0}
+        )
 
 
 def test_collator_mixes_audio_inputs_and_evaluation_uses_the_base_collator(tmp_path):
     collator = MixDataCollator(tiny.PadCollator(), MixupConfig(level="inputs"))
     train, evaluation = tiny.audio_dataset("wav2vec2", n=12), tiny.audio_dataset("wav2vec2", n=6, seed=1)
-    trainer = MixTrainer(model=tiny.audio_model("wav2vec2"), args=make_args(tmp_path), train_dataset=train,
-                         eval_dataset=evaluation, data_collator=collator)
+    trainer = MixTrainer(
+        model=tiny.audio_model("wav2vec2"),
+        args=make_args(tmp_path),
+        train_dataset=train,
+        eval_dataset=evaluation,
+        data_collator=collator,
+    )
     assert trainer.mix_config is collator.mix_config
     trainer.train()
     assert any(h.get("mix_fraction", 0) > 0 for h in trainer.state.log_history)
     assert trainer.get_eval_dataloader().collate_fn.__class__ is tiny.PadCollator
     assert trainer.get_train_dataloader().collate_fn is collator or isinstance(
-        trainer.get_train_dataloader().collate_fn, MixDataCollator)
+        trainer.get_train_dataloader().collate_fn, MixDataCollator
+    )
 
 
 def test_collator_is_reproducible_with_dataloader_workers():
@@ -323,14 +413,21 @@ def test_collator_soft_labels_for_other_trainers():
     with pytest.raises(ValueError, match="num_labels"):
         MixDataCollator(tiny.PadCollator(), MixupConfig(level="inputs"), soft_labels=True)([rows[i] for i in range(4)])
     with pytest.raises(ValueError, match="soft_labels"):
-        MixTrainer(model=tiny.audio_model("wav2vec2"), args=tf.TrainingArguments(output_dir="unused", report_to=[]),
-                   data_collator=collator)
+        MixTrainer(
+            model=tiny.audio_model("wav2vec2"),
+            args=tf.TrainingArguments(output_dir="unused", report_to=[]),
+            data_collator=collator,
+        )
 
 
 def test_collator_attaches_plans_for_model_level_mixing(tmp_path):
     collator = MixDataCollator(tiny.PadCollator(), MixupConfig(level="hidden"))
-    trainer = MixTrainer(model=tiny.text_model("bert"), args=make_args(tmp_path), train_dataset=tiny.text_dataset(),
-                         data_collator=collator)
+    trainer = MixTrainer(
+        model=tiny.text_model("bert"),
+        args=make_args(tmp_path),
+        train_dataset=tiny.text_dataset(),
+        data_collator=collator,
+    )
     assert collator.num_layers == 2  # filled in from the model
     rows = tiny.text_dataset(n=5)
     batch = collator([rows[i] for i in range(5)])

@@ -8,11 +8,28 @@ from datasets import Dataset
 
 
 VOCAB = 100
-TEXT = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-            max_position_embeddings=64)
-SPEECH = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, conv_dim=(16, 16),
-              conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-              mask_time_prob=0.0, classifier_proj_size=16, feat_extract_norm="layer")
+TEXT = dict(
+    vocab_size=VOCAB,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=37,
+    max_position_embeddings=64,
+)
+SPEECH = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=37,
+    conv_dim=(16, 16),
+    conv_stride=(5, 4),
+    conv_kernel=(10, 8),
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=2,
+    mask_time_prob=0.0,
+    classifier_proj_size=16,
+    feat_extract_norm="layer",
+)
 
 
 def text_config(arch: str, num_labels: int = 3, **extra) -> tf.PretrainedConfig:
@@ -22,8 +39,9 @@ def text_config(arch: str, num_labels: int = 3, **extra) -> tf.PretrainedConfig:
     if arch == "roberta":
         return tf.RobertaConfig(**TEXT, pad_token_id=1, **kw)
     if arch == "distilbert":
-        return tf.DistilBertConfig(vocab_size=VOCAB, dim=32, n_layers=2, n_heads=2, hidden_dim=37,
-                                   max_position_embeddings=64, **kw)
+        return tf.DistilBertConfig(
+            vocab_size=VOCAB, dim=32, n_layers=2, n_heads=2, hidden_dim=37, max_position_embeddings=64, **kw
+        )
     if arch == "deberta-v2":
         return tf.DebertaV2Config(**TEXT, **kw)
     if arch == "electra":
@@ -31,9 +49,13 @@ def text_config(arch: str, num_labels: int = 3, **extra) -> tf.PretrainedConfig:
     raise ValueError(arch)
 
 
-TEXT_MODELS = {"bert": tf.BertForSequenceClassification, "roberta": tf.RobertaForSequenceClassification,
-               "distilbert": tf.DistilBertForSequenceClassification,
-               "deberta-v2": tf.DebertaV2ForSequenceClassification, "electra": tf.ElectraForSequenceClassification}
+TEXT_MODELS = {
+    "bert": tf.BertForSequenceClassification,
+    "roberta": tf.RobertaForSequenceClassification,
+    "distilbert": tf.DistilBertForSequenceClassification,
+    "deberta-v2": tf.DebertaV2ForSequenceClassification,
+    "electra": tf.ElectraForSequenceClassification,
+}
 
 
 def text_model(arch: str = "bert", num_labels: int = 3, seed: int = 0, **extra) -> tf.PreTrainedModel:
@@ -48,18 +70,43 @@ def audio_model(arch: str, num_labels: int = 3, seed: int = 0) -> tf.PreTrainedM
     if arch == "hubert":
         return tf.HubertForSequenceClassification(tf.HubertConfig(**SPEECH, num_labels=num_labels))
     if arch == "ast":
-        return tf.ASTForAudioClassification(tf.ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                            intermediate_size=37, max_length=64, num_mel_bins=16, num_labels=num_labels))
+        return tf.ASTForAudioClassification(
+            tf.ASTConfig(
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=37,
+                max_length=64,
+                num_mel_bins=16,
+                num_labels=num_labels,
+            )
+        )
     if arch == "whisper":
-        return tf.WhisperForAudioClassification(tf.WhisperConfig(
-            d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
-            encoder_ffn_dim=37, decoder_ffn_dim=37, num_mel_bins=16, max_source_positions=32, num_labels=num_labels,
-            vocab_size=VOCAB, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1))
+        return tf.WhisperForAudioClassification(
+            tf.WhisperConfig(
+                d_model=32,
+                encoder_layers=2,
+                decoder_layers=2,
+                encoder_attention_heads=2,
+                decoder_attention_heads=2,
+                encoder_ffn_dim=37,
+                decoder_ffn_dim=37,
+                num_mel_bins=16,
+                max_source_positions=32,
+                num_labels=num_labels,
+                vocab_size=VOCAB,
+                pad_token_id=0,
+                bos_token_id=1,
+                eos_token_id=2,
+                decoder_start_token_id=1,
+            )
+        )
     raise ValueError(arch)
 
 
-def text_dataset(n: int = 24, num_labels: int = 3, seed: int = 0, min_len: int = 4, max_len: int = 12,
-                 task: str = "single") -> Dataset:
+def text_dataset(
+    n: int = 24, num_labels: int = 3, seed: int = 0, min_len: int = 4, max_len: int = 12, task: str = "single"
+) -> Dataset:
     """Variable-length token ids (padding needed) with labels; `task` in single / multi / regression."""
     g = torch.Generator().manual_seed(seed)
     rows = {"input_ids": [], "label": []}

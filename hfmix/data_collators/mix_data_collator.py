@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch.utils.data import get_worker_info
@@ -70,7 +71,9 @@ class MixDataCollator:
             if labels is None:
                 raise ValueError("soft_labels=True but the batch has no `labels`.")
             if not labels.is_floating_point() and self.num_labels is None:
-                raise ValueError("soft_labels=True with integer class labels needs num_labels=model.config.num_labels.")
+                raise ValueError(
+                    "soft_labels=True with integer class labels needs num_labels=model.config.num_labels."
+                )
             batch["labels"] = mix_targets(labels, plan, num_classes=self.num_labels)
             return batch
         batch["mix_index"], batch["mix_lam"] = plan.index, plan.lam

@@ -17,7 +17,9 @@ def soft_target_cross_entropy(logits: Tensor, targets: Tensor, reduction: str = 
         reduction: 'mean', 'sum' or 'none' ((B,) per-row losses).
     """
     if logits.shape != targets.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and soft targets {tuple(targets.shape)} must have the same shape.")
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and soft targets {tuple(targets.shape)} must have the same shape."
+        )
     loss = -(targets.float() * F.log_softmax(logits.float(), dim=-1)).sum(-1)
     if reduction == "none":
         return loss

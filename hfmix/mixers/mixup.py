@@ -43,7 +43,9 @@ def mixup(x: Tensor, index: Tensor, lam: Tensor | float, mask: Tensor | None = N
     Returns: (B, ...) same shape and dtype as x.
     """
     if index.shape != (x.shape[0],):
-        raise ValueError(f"index must have shape ({x.shape[0]},) for x of shape {tuple(x.shape)}, got {tuple(index.shape)}.")
+        raise ValueError(
+            f"index must have shape ({x.shape[0]},) for x of shape {tuple(x.shape)}, got {tuple(index.shape)}."
+        )
     weight = torch.as_tensor(lam, dtype=torch.float32, device=x.device)
     if weight.dim() == 0:
         weight = weight.expand(x.shape[0])
@@ -51,7 +53,9 @@ def mixup(x: Tensor, index: Tensor, lam: Tensor | float, mask: Tensor | None = N
         raise ValueError(f"lam must be a scalar or have shape ({x.shape[0]},), got {tuple(weight.shape)}.")
     if mask is not None:
         if x.dim() < 2 or mask.shape != x.shape[:2]:
-            raise ValueError(f"mask must have shape (B, T) = {tuple(x.shape[:2])} to match x, got {tuple(mask.shape)}.")
+            raise ValueError(
+                f"mask must have shape (B, T) = {tuple(x.shape[:2])} to match x, got {tuple(mask.shape)}."
+            )
         own, other = mask.bool(), mask.bool()[index]
         weight = torch.where(own & other, weight[:, None], torch.where(other, 0.0, 1.0).to(weight))
     weight = weight.reshape(weight.shape + (1,) * (x.dim() - weight.dim())).to(x.dtype)

@@ -173,9 +173,7 @@ class MixTrainer(Trainer):
                     fh.write(f"\n### Citation\n\n```bibtex\n{self.mix_config.citation}\n```\n")
 
 
-def _resolve_config(
-    mix_config: MixConfig | dict | str | None, args: Any, collator: Any
-) -> MixConfig:
+def _resolve_config(mix_config: MixConfig | dict | str | None, args: Any, collator: Any) -> MixConfig:
     """The recipe: the `mix_config` argument, else `args.mix_config`, else the collator's, else default mixup."""
     from_collator = collator.mix_config if isinstance(collator, MixDataCollator) else None
     if isinstance(collator, MixDataCollator) and collator.soft_labels:

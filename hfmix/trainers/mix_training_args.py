@@ -25,7 +25,7 @@ class MixTrainingArguments(TrainingArguments):
     mix_config: dict | str | None = field(
         default=None,
         metadata={
-            "help": "The mixing recipe: a dict / JSON string (e.g. '{\"mix_type\": \"mixup\", \"level\": \"hidden\"}'), "
+            "help": 'The mixing recipe: a dict / JSON string (e.g. \'{"mix_type": "mixup", "level": "hidden"}\'), '
             "a registered name ('mixup'), a path to mix_config.json or its directory, or a Hub repo id. "
             "None means hfmix's default mixup recipe."
         },
