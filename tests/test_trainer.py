@@ -10,7 +10,7 @@ import torch
 import transformers as tf
 
 from hfmix import MixConfig, MixDataCollator, MixTrainer, MixTrainingArguments, MixupConfig
-from hfmix.functional import mixup
+from hfmix.functional import mixup, soft_target_cross_entropy
 
 
 tf.logging.set_verbosity_error()
@@ -433,3 +433,24 @@ def test_collator_attaches_plans_for_model_level_mixing(tmp_path):
     batch = collator([rows[i] for i in range(5)])
     assert batch["mix_layer"].item() in (1, 2) and batch["mix_index"].shape == (5,)
     trainer.train()
+
+
+def test_compute_loss_func_receives_the_mixed_targets(tmp_path):
+    received = []
+
+    def loss_func(outputs, targets, num_items_in_batch=None):
+        received.append(targets)
+        return soft_target_cross_entropy(outputs.logits, targets) if targets.dim() == 2 else outputs.logits.sum() * 0
+
+    trainer = MixTrainer(
+        model=tiny.text_model("bert"),
+        args=make_args(tmp_path, max_steps=1),
+        train_dataset=tiny.text_dataset(),
+        data_collator=tiny.PadCollator(),
+        compute_loss_func=loss_func,
+        mix_config=MixupConfig(level="pooled"),
+    )
+    trainer.train()
+    (targets,) = received
+    assert targets.shape == (4, 3) and torch.allclose(targets.sum(-1), torch.ones(4))
+    assert ((targets > 0) & (targets < 1)).any()  # really mixed

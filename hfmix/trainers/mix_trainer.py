@@ -33,7 +33,6 @@ class MixTrainer(Trainer):
     """
 
     loss_is_scaled_for_ga = False
-    _tag_names = ["hfmix"]
 
     def __init__(
         self,
