@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from hfmix import functional, losses  # noqa: E402
+from hfmix import calibration, functional, losses  # noqa: E402
 from hfmix.config import MixConfig  # noqa: E402
 from hfmix.data_collators import MixDataCollator  # noqa: E402
 from hfmix.mixers import MixupConfig  # noqa: E402
@@ -19,6 +19,7 @@ __all__ = [
     "MixTrainingArguments",
     "MixupConfig",
     "__version__",
+    "calibration",
     "functional",
     "get_mix_config",
     "list_mixers",
