@@ -49,7 +49,7 @@ class MixConfig(PushToHubMixin):
         out: dict[str, Any] = {"mix_type": self.mix_type}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
+            out[f.name] = list(value) if isinstance(value, (list, tuple)) else value
         out["hfmix_version"] = __version__
         return out
 
@@ -144,7 +144,7 @@ def _type_name(annotation: Any) -> str:
 
 
 def _coerce(name: str, value: Any, annotation: Any) -> Any:
-    """Check `value` against a simple annotation (bool/int/float/str, Literal, tuple[T, ...], X | None)."""
+    """Check `value` against a simple annotation (bool/int/float/str, Literal, list[T], X | None)."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -162,10 +162,10 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         if value not in args:
             raise ValueError(f"{name}={value!r} is not one of {list(args)}.")
         return value
-    if origin is tuple:
+    if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"{name}={value!r} has the wrong type: expected a list of {_type_name(args[0])}.")
-        return tuple(_coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value))
+        return [_coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)]
     if annotation is bool:
         if not isinstance(value, bool):
             raise ValueError(f"{name}={value!r} has the wrong type: expected true or false.")

@@ -38,7 +38,7 @@ def test_round_trip_keeps_non_default_values(tmp_path):
     )
     config.save_pretrained(tmp_path)
     loaded = MixConfig.from_pretrained(tmp_path)
-    assert loaded == config and loaded.layers == (7, 9) and loaded.alpha == 16.0
+    assert loaded == config and loaded.layers == [7, 9] and loaded.alpha == 16.0
 
 
 def test_from_pretrained_overrides_fields(tmp_path):

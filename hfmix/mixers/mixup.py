@@ -85,7 +85,7 @@ class MixupConfig(MixConfig):
             "(the input of the classification head)."
         },
     )
-    layers: tuple[int, ...] | None = field(
+    layers: list[int] | None = field(
         default=None,
         metadata={
             "help": "For level='hidden': the 1-based layers whose output may be mixed, one drawn per batch. None = "
