@@ -124,6 +124,7 @@ def test_example_runs_erm_and_every_level(
     for row in rows:
         assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["macro_f1"] <= 1.0 and 0.0 <= row["ece"] <= 1.0
         assert all(math.isfinite(row[k]) for k in ("accuracy", "macro_f1", "nll", "ece", "train_loss", "seconds"))
+    assert len({r["train_loss"] for r in rows}) == len(rows)  # mixing changed training at every level
     setup = results["setup"]
     assert setup["classes"] == ["neg", "neu", "pos"]
     assert (setup["train_size"], setup["eval_size"]) == (12, 15)

@@ -157,3 +157,55 @@ class PadCollator:
             else:
                 batch[key] = torch.tensor(values)
         return batch
+
+
+SENTIMENT_WORDS = {
+    "neg": ["awful", "bad", "hate", "terrible", "worst"],
+    "neu": ["car", "road", "today", "news", "drive"],
+    "pos": ["great", "love", "good", "happy", "best"],
+}
+
+
+def sentiment_rows(n: int = 60, seed: int = 0) -> list[dict]:
+    """Tiny tweet-like rows: text made of words of the label's class, label in neg / neu / pos."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = ["neg", "neu", "pos"][i % 3]
+        words = [rng.choice(SENTIMENT_WORDS[label]) for _ in range(rng.randint(2, 5))] + [
+            rng.choice(SENTIMENT_WORDS["neu"])
+        ]
+        rows.append(
+            {"id": i, "text": " ".join(words) + f" #{i}", "label": label, "score": float(i % 3) + 0.25 * (i % 4)}
+        )
+    return rows
+
+
+def save_tiny_text_model(directory, texts, num_labels: int = 3) -> str:
+    """A WordPiece tokenizer trained on `texts` and a tiny random BERT classifier, saved with save_pretrained."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(texts, trainer=trainers.WordPieceTrainer(vocab_size=VOCAB, special_tokens=special))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
+    )
+    tokenizer = tf.PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=64,
+    )
+    tokenizer.save_pretrained(directory)
+    text_model("bert", num_labels=num_labels).save_pretrained(directory)
+    return str(directory)

@@ -1,0 +1,191 @@
+"""The `hfmix` command end to end on a tiny model and a tiny dataset made here."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+import tiny
+from datasets import Dataset
+
+from hfmix import MixConfig, MixupConfig
+from hfmix.cli import main
+from hfmix.cli.arguments import parse_options
+
+
+FAST = [
+    "--num_train_epochs",
+    "1",
+    "--per_device_train_batch_size",
+    "8",
+    "--eval_size",
+    "12",
+    "--calibration_size",
+    "9",
+    "--max_length",
+    "16",
+]
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    rows = tiny.sentiment_rows(60)
+    with open(root / "tweets.csv", "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    Dataset.from_list(rows).to_json(root / "tweets.jsonl")
+    Dataset.from_list(rows).save_to_disk(str(root / "saved"))
+    model = tiny.save_tiny_text_model(root / "model", [r["text"] for r in rows])
+    return root, model
+
+
+def test_compare_end_to_end(assets, tmp_path, capsys):
+    root, model = assets
+    code = main(
+        [
+            "compare",
+            "--model_name_or_path",
+            model,
+            "--data",
+            str(root / "tweets.csv"),
+            *FAST,
+            "--recipes",
+            "hidden",
+            "pooled",
+            "--output_dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["run"] for r in results["rows"]] == ["erm", "hidden", "pooled"]
+    assert results["classes"] == ["neg", "neu", "pos"] and results["sizes"] == {
+        "train": 39,
+        "calibration": 9,
+        "test": 12,
+    }
+    for row in results["rows"]:
+        assert 0 <= row["accuracy"] <= 1 and row["nll"] > 0 and 0 <= row["ece"] <= 1 and 0 <= row["ece_ts"] <= 1
+        assert (tmp_path / row["run"] / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+    assert results["rows"][0]["recipe"]["prob"] == 0.0 and results["rows"][1]["recipe"]["level"] == "hidden"
+    out = capsys.readouterr().out
+    assert "| run | accuracy | macro-F1 | NLL | ECE | Brier | ECE after TS |" in out and "| hidden |" in out
+
+
+def test_train_saves_the_model_with_its_recipe(assets, tmp_path):
+    root, model = assets
+    code = main(
+        [
+            "train",
+            "--model_name_or_path",
+            model,
+            "--data",
+            str(root / "tweets.jsonl"),
+            *FAST,
+            "--level",
+            "pooled",
+            "--alpha",
+            "0.3",
+            "--output_dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    assert MixConfig.from_pretrained(tmp_path / "mixup-pooled") == MixupConfig(level="pooled", alpha=0.3)
+    assert (tmp_path / "mixup-pooled" / "model.safetensors").exists()
+
+
+def test_regression_from_a_saved_dataset(assets, tmp_path):
+    root, model = assets
+    code = main(
+        [
+            "train",
+            "--model_name_or_path",
+            model,
+            "--data",
+            str(root / "saved"),
+            "--label_column",
+            "score",
+            *FAST,
+            "--output_dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    row = json.loads((tmp_path / "results.json").read_text())["rows"][0]
+    assert json.loads((tmp_path / "results.json").read_text())["task"] == "regression"
+    assert {"mse", "mae", "pearson", "spearman"} <= set(row)
+
+
+def test_recipe_file_and_override_precedence(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("level: hidden\nalpha: 0.7\nnum_train_epochs: 3\nlearning_rate: 0.001\ntrain_size: 30\n")
+    script, config, training = parse_options(
+        ["--config", str(recipe), "--alpha", "0.2", "--output_dir", str(tmp_path)]
+    )
+    assert config == MixupConfig(level="hidden", alpha=0.2)  # the flag beats the file
+    assert training.num_train_epochs == 3 and training.learning_rate == 0.001 and script.train_size == 30
+    script, config, training = parse_options(["--output_dir", str(tmp_path)])
+    assert config == MixupConfig() and training.num_train_epochs == 8  # the built-in defaults
+    saved = tmp_path / "saved_recipe"
+    MixupConfig(level="pooled", alpha=0.9).save_pretrained(saved)
+    _, config, _ = parse_options(["--mix_config", str(saved), "--prob", "0.5", "--output_dir", str(tmp_path)])
+    assert config == MixupConfig(level="pooled", alpha=0.9, prob=0.5)
+    (tmp_path / "bad.yaml").write_text("levle: hidden\n")
+    with pytest.raises(ValueError, match=r"Unknown options \['levle'\]"):
+        parse_options(["--config", str(tmp_path / "bad.yaml")])
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--data", "no/such/file.csv"], "Data file not found: 'no/such/file.csv'"),
+        (["--text_column", "tweet"], "Column 'tweet' is not in the data; its columns are"),
+        (["--label_column", "score", "--task", "classification"], "non-integer numbers; use --task regression"),
+        (["--label_column", "text", "--task", "regression"], "not numbers; regression needs numeric labels"),
+        (["--recipes", "cutmix"], "Unknown recipe 'cutmix'"),
+        (["--config", "missing.yaml"], "Recipe file not found"),
+    ],
+)
+def test_clear_errors(assets, tmp_path, capsys, extra, message):
+    root, model = assets
+    argv = [
+        "compare",
+        "--model_name_or_path",
+        model,
+        "--data",
+        str(root / "tweets.csv"),
+        *FAST,
+        "--output_dir",
+        str(tmp_path),
+        *extra,
+    ]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_config_show_save_push(tmp_path, capsys, monkeypatch):
+    assert main(["config", "show", "--level", "hidden", "--layers", "2", "4"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["mix_type"] == "mixup" and shown["layers"] == [2, 4]
+    assert main(["config", "save", str(tmp_path / "r"), "--alpha", "0.2"]) == 0
+    assert MixConfig.from_pretrained(tmp_path / "r").alpha == 0.2
+    assert "Saved" in capsys.readouterr().out
+    assert main(["config", "show", str(tmp_path / "r"), "--prob", "0.5"]) == 0
+    assert json.loads(capsys.readouterr().out) | {"hfmix_version": None} == MixupConfig(
+        alpha=0.2, prob=0.5
+    ).to_dict() | {"hfmix_version": None}
+    pushed = {}
+    monkeypatch.setattr(MixupConfig, "push_to_hub", lambda self, repo_id, **kw: pushed.update(repo=repo_id, cfg=self))
+    assert main(["config", "push", "me/recipe", "--level", "pooled"]) == 0
+    assert pushed["repo"] == "me/recipe" and pushed["cfg"].level == "pooled"
+    assert main(["config", "push"]) == 2
+    assert "needs a Hub repo id" in capsys.readouterr().err
+
+
+def test_console_script_is_installed():
+    done = subprocess.run([sys.executable, "-m", "hfmix.cli", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "hfmix train" in done.stdout
