@@ -13,6 +13,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
 def test_ruff(command):
     done = subprocess.run(
-        [sys.executable, "-m", "ruff", *command, "hfmix", "tests"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "ruff", *command, "hfmix", "tests", "examples", "benchmarks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
