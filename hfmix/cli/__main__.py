@@ -1,0 +1,6 @@
+import sys
+
+from hfmix.cli import main
+
+
+sys.exit(main())
