@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 import types
 import typing
 import warnings
@@ -100,6 +101,45 @@ class MixConfig(PushToHubMixin):
             repo_id = kwargs.pop("repo_id", None) or os.path.basename(os.path.abspath(save_directory))
             self.push_to_hub(repo_id, **kwargs)
         return path
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Upload `mix_config.json` and a card describing the recipe (tagged `hfmix` and the method) to `repo_id`."""
+        from huggingface_hub import create_repo, upload_folder
+
+        repo_id = create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory() as directory:
+            self.save_pretrained(directory)
+            with open(os.path.join(directory, "README.md"), "w", encoding="utf-8") as fh:
+                fh.write(self.model_card())
+            return upload_folder(
+                repo_id=repo_id,
+                folder_path=directory,
+                token=token,
+                revision=revision,
+                create_pr=create_pr,
+                commit_message=commit_message or f"Upload {self.mix_type} recipe",
+            )
+
+    def model_card(self) -> str:
+        """A Hub card for the recipe: tags, how to load it, the JSON, the citation."""
+        card = (
+            f"---\nlibrary_name: hfmix\ntags:\n- hfmix\n- {self.mix_type}\n---\n\n"
+            f"# {type(self).__name__} recipe for hfmix\n\nA `{self.mix_type}` mixing recipe. Use it with\n\n"
+            '```python\nfrom hfmix import MixConfig, MixTrainer\n\nmix_config = MixConfig.from_pretrained("<this repo>")\n'
+            "trainer = MixTrainer(model=model, args=args, mix_config=mix_config, ...)\n```\n\n"
+            f"```json\n{self.to_json_string()}```\n"
+        )
+        return card + (f"\n## Citation\n\n```bibtex\n{self.citation}\n```\n" if self.citation else "")
 
     @classmethod
     def from_pretrained(cls, pretrained_name_or_path: str | os.PathLike, **kwargs: Any) -> MixConfig:

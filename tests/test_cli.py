@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -192,3 +193,18 @@ def test_console_script_is_installed():
     for command in ([str(script), "--help"], [sys.executable, "-m", "hfmix.cli", "--help"]):
         done = subprocess.run(command, capture_output=True, text=True)
         assert done.returncode == 0 and "hfmix train" in done.stdout, done.stderr
+
+
+def test_regression_scores_against_the_formulas():
+    import torch
+
+    from hfmix.cli.runs import regression_scores
+
+    predictions, targets = torch.tensor([1.0, 2.0, 2.0, 4.0]), torch.tensor([1.0, 3.0, 2.0, 5.0])
+    scores = regression_scores(predictions, targets)
+    assert scores["mse"] == pytest.approx((0 + 1 + 0 + 1) / 4) and scores["mae"] == pytest.approx(0.5)
+    # tie-averaged ranks: predictions [0, 1.5, 1.5, 3], targets [0, 2, 1, 3] (as scipy.stats.spearmanr)
+    a, b = torch.tensor([0, 1.5, 1.5, 3.0]), torch.tensor([0, 2, 1, 3.0])
+    a, b = a - a.mean(), b - b.mean()
+    assert scores["spearman"] == pytest.approx(float((a * b).sum() / (a.norm() * b.norm())))
+    assert math.isnan(regression_scores(torch.ones(4), targets)["pearson"])  # a constant has no correlation

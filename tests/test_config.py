@@ -132,23 +132,25 @@ def test_hub_repo_id_goes_to_hf_hub_download(tmp_path):
     assert config.alpha == 0.7
 
 
-def test_push_to_hub_uploads_mix_config(tmp_path):
+def test_push_to_hub_uploads_mix_config_and_a_recipe_card(tmp_path):
     uploaded = {}
 
-    def fake_upload(self, working_dir, repo_id, **kwargs):
+    def fake_upload(repo_id, folder_path, **kwargs):
         uploaded["repo_id"] = repo_id
-        uploaded["config"] = json.loads(open(f"{working_dir}/{CONFIG_NAME}").read())
+        uploaded["config"] = json.loads(open(f"{folder_path}/{CONFIG_NAME}").read())
+        uploaded["card"] = open(f"{folder_path}/README.md").read()
 
-    api = mock.MagicMock()
-    api.create_repo.return_value.repo_id = "me/my-recipe"
+    repo = mock.MagicMock(repo_id="me/my-recipe")
     with (
-        mock.patch("transformers.utils.hub.hf_api", return_value=api),
-        mock.patch("transformers.utils.hub.create_and_tag_model_card"),
-        mock.patch.object(MixConfig, "_upload_modified_files", fake_upload),
+        mock.patch("huggingface_hub.create_repo", return_value=repo) as create,
+        mock.patch("huggingface_hub.upload_folder", fake_upload),
     ):
-        MixupConfig(alpha=0.3, level="pooled").push_to_hub("me/my-recipe")
+        MixupConfig(alpha=0.3, level="pooled").push_to_hub("me/my-recipe", private=True)
+    assert create.call_args.kwargs["private"] is True
     assert uploaded["repo_id"] == "me/my-recipe"
     assert uploaded["config"]["mix_type"] == "mixup" and uploaded["config"]["level"] == "pooled"
+    assert "library_name: hfmix" in uploaded["card"] and "- mixup" in uploaded["card"]
+    assert '"level": "pooled"' in uploaded["card"] and "zhang2018mixup" in uploaded["card"]
 
 
 def test_register_mixer_rejects_bad_names_and_duplicates():

@@ -200,7 +200,7 @@ def test_share_recipe_example(tmp_path):
     assert results["reloaded"] == results["from_hub"] == results["training_args_recipe"] == recipe
     assert results["checkpoint_recipe"] == recipe and "mix_config.json" in results["checkpoint_files"]
     assert results["uploads"] == [
-        {"repo_id": "someone/tmix", "message": "Upload config", "files": ["README.md", "mix_config.json"]}
+        {"repo_id": "someone/tmix", "message": "Upload mixup recipe", "files": ["README.md", "mix_config.json"]}
     ]
     assert json.loads(results["config_show"]) == json.loads(results["config_show_from_flags"]) == recipe
     assert json.loads((tmp_path / "tmix-recipe" / "mix_config.json").read_text()) == recipe

@@ -454,3 +454,15 @@ def test_compute_loss_func_receives_the_mixed_targets(tmp_path):
     (targets,) = received
     assert targets.shape == (4, 3) and torch.allclose(targets.sum(-1), torch.ones(4))
     assert ((targets > 0) & (targets < 1)).any()  # really mixed
+
+
+def test_prob_zero_skips_the_level_check(tmp_path):
+    model = tiny.audio_model("wav2vec2")  # no word embeddings, but mixing is off: a plain Trainer
+    trainer = MixTrainer(
+        model=model,
+        args=make_args(tmp_path),
+        train_dataset=tiny.audio_dataset("wav2vec2"),
+        data_collator=tiny.PadCollator(),
+        mix_config=MixupConfig(prob=0.0),
+    )
+    assert math.isfinite(trainer.train().training_loss)

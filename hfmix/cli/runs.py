@@ -118,20 +118,27 @@ def classification_scores(logits: torch.Tensor, labels: torch.Tensor) -> dict[st
 
 
 def regression_scores(predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-    def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
-        a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
-        return float((a * b).sum() / (a.norm() * b.norm()).clamp(min=1e-12))
-
-    def ranks(x: torch.Tensor) -> torch.Tensor:
-        return x.argsort().argsort().double()
-
+    """MSE, MAE, Pearson and Spearman (Pearson of tie-averaged ranks); a constant series has no correlation (nan)."""
     error = predictions - targets
     return {
         "mse": float((error**2).mean()),
         "mae": float(error.abs().mean()),
-        "pearson": pearson(predictions, targets),
-        "spearman": pearson(ranks(predictions), ranks(targets)),
+        "pearson": _pearson(predictions, targets),
+        "spearman": _pearson(_average_ranks(predictions), _average_ranks(targets)),
     }
+
+
+def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
+    scale = a.norm() * b.norm()
+    return float((a * b).sum() / scale) if scale > 0 else float("nan")
+
+
+def _average_ranks(x: torch.Tensor) -> torch.Tensor:
+    """Ranks 0..n-1, ties sharing the mean of their ranks (as scipy.stats.rankdata)."""
+    _, inverse, counts = torch.unique(x, return_inverse=True, return_counts=True)
+    first = torch.cumsum(counts, 0) - counts
+    return (first + (counts - 1) / 2).double()[inverse]
 
 
 CLASSIFICATION_COLUMNS = [

@@ -59,6 +59,8 @@ class MixTrainer(Trainer):
     def _check_model(self, model: nn.Module) -> int | None:
         """Fail at construction, with the fix, when the recipe's level cannot work on this model."""
         level = self.mix_config.level
+        if self.mix_config.prob == 0:
+            return None  # mixing off: a plain Trainer, whatever the level
         if level == "hidden":
             find_layer_stack(model)
             depth = num_layers(model)
