@@ -110,24 +110,26 @@ class MixTrainer(Trainer):
             )
         level = self.mix_config.level
         applied = plan is not None and level == "inputs"  # the collator already mixed the inputs
-        if model.training and not applied:
-            if plan is None and self._mixing_active():
+        if not model.training:
+            plan = None  # evaluation and prediction are never mixed
+        elif not applied:
+            active = self._mixing_active()
+            if active and plan is None:
                 plan = self.mix_config.sample_plan(
                     labels.shape[0], generator=self._plan_generator(), labels=labels, num_layers=self._num_layers
                 )
-            if plan is not None and not (self._mixing_active() and bool(plan.mixed.any())):
-                plan = None
-        elif not model.training:
-            plan = None
+            if not active or (plan is not None and not bool(plan.mixed.any())):
+                plan = None  # nothing to mix: the plain forward pass
 
+        base_model = unwrap_model(self.accelerator.unwrap_model(model))
         if plan is not None and not applied:
-            with mixing(unwrap_model(self.accelerator.unwrap_model(model)), inputs, plan, level) as forward_inputs:
+            with mixing(base_model, inputs, plan, level) as forward_inputs:
                 outputs = model(**forward_inputs)
         else:
             outputs = model(**inputs)
 
         logits = outputs["logits"]
-        config = getattr(unwrap_model(self.accelerator.unwrap_model(model)), "config", None)
+        config = getattr(base_model, "config", None)
         problem_type = infer_problem_type(getattr(config, "problem_type", None), logits, labels)
         if self.compute_loss_func is not None:
             targets = labels if plan is None else mix_targets(labels, plan.to(labels.device), logits.shape[-1])
