@@ -2,12 +2,13 @@
 
 from hfmix.losses.soft_target_cross_entropy import soft_target_cross_entropy
 from hfmix.mixers.mixup import mixup, union_mask
-from hfmix.pairing import label_similarity_partners, random_partners
+from hfmix.pairing import dataset_label_similarity_partners, label_similarity_partners, random_partners
 from hfmix.sampling import sample_lambda, sample_mix_plan
 from hfmix.targets import interpolate_losses, mix_targets
 
 
 __all__ = [
+    "dataset_label_similarity_partners",
     "interpolate_losses",
     "label_similarity_partners",
     "mix_targets",

@@ -1,0 +1,72 @@
+"""C-Mixup partners over the whole dataset: the formula on small N, O(chunk · N) memory, the truncation bound."""
+
+import pytest
+import torch
+
+from hfmix.functional import dataset_label_similarity_partners
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def dense(labels, sigma, exclude_self):
+    y = labels if labels.dim() == 2 else labels[:, None]
+    weights = torch.exp(-(torch.cdist(y.double(), y.double()) ** 2) / (2 * sigma**2))
+    if exclude_self:
+        weights.fill_diagonal_(0)
+    return weights / weights.sum(1, keepdim=True)  # the research code's N×N matrix, row-normalised
+
+
+@pytest.mark.parametrize("exclude_self", [False, True])
+@pytest.mark.parametrize("shape", [(7,), (7, 2)])
+def test_partner_distribution_matches_the_dense_formula(shape, exclude_self):
+    labels = torch.randn(*shape, generator=gen(1))
+    expected = dense(labels, 0.8, exclude_self)
+    g = gen()
+    draws = torch.stack(
+        [
+            dataset_label_similarity_partners(labels, 0.8, generator=g, exclude_self=exclude_self, chunk_size=3)
+            for _ in range(4000)
+        ]
+    )
+    empirical = torch.stack([torch.bincount(draws[:, i], minlength=7) / len(draws) for i in range(7)]).double()
+    assert (0.5 * (empirical - expected).abs().sum(1)).max() < 0.035
+
+
+def test_memory_is_chunk_times_n(monkeypatch):
+    n, chunk = 3000, 64
+    labels = torch.rand(n, generator=gen()) * 100
+    sizes = []
+    softmax = torch.softmax
+    monkeypatch.setattr(torch, "softmax", lambda x, dim: sizes.append(x.numel()) or softmax(x, dim))
+    partners = dataset_label_similarity_partners(labels, 0.5, generator=gen(), chunk_size=chunk)
+    assert max(sizes) <= chunk * n and max(sizes) < n * n / 20  # never the N×N matrix
+    assert partners.shape == (n,) and (labels[partners] - labels).abs().max() <= 6 * 0.5
+
+
+def test_truncation_never_pairs_across_a_gap_and_respects_the_bound():
+    labels = torch.cat([torch.zeros(50), torch.full((50,), 10.0)])  # two clusters 10 apart
+    partners = dataset_label_similarity_partners(labels, 1.0, generator=gen(), truncation=6.0)
+    assert ((labels[partners] - labels).abs() == 0).all()
+    # the dense probability of crossing the gap is what truncation drops; it is below the documented bound
+    crossing = dense(labels, 1.0, False)[0, 50:].sum().item()
+    assert crossing <= (len(labels) - 1) * torch.exp(torch.tensor(-(6.0**2) / 2)).item()
+
+
+def test_exclude_self_and_isolated_rows():
+    labels = torch.tensor([0.0, 0.1, 0.2, 50.0])  # the last row has nobody within 6σ
+    partners = dataset_label_similarity_partners(labels, 1.0, generator=gen(), exclude_self=True)
+    assert (partners[:3] != torch.arange(3)).all() and partners[3] == 3
+
+
+def test_reproducible_and_checked():
+    labels = torch.randn(100, generator=gen())
+    torch.testing.assert_close(
+        dataset_label_similarity_partners(labels, 1.0, generator=gen(5)),
+        dataset_label_similarity_partners(labels, 1.0, generator=gen(5)),
+    )
+    with pytest.raises(ValueError, match="NaN"):
+        dataset_label_similarity_partners(torch.tensor([0.0, float("nan")]), 1.0, generator=gen())
+    with pytest.raises(ValueError, match="bandwidth"):
+        dataset_label_similarity_partners(labels, 0.0, generator=gen())
