@@ -88,7 +88,14 @@ from transformers import AutoTokenizer
 import hfmix
 from hfmix import MixTrainingArguments, MixupConfig
 from hfmix.cli.arguments import TRAINING_DEFAULTS
-from hfmix.cli.data import embedded_data_path, embedded_model_path, load_table, prepare
+from hfmix.cli.data import (
+    EMBEDDED_LABEL_COLUMN,
+    EMBEDDED_TEXT_COLUMN,
+    embedded_data_path,
+    embedded_model_path,
+    load_table,
+    prepare,
+)
 from hfmix.cli.runs import tokenize, train_run
 
 
@@ -245,8 +252,8 @@ def run_all(args: argparse.Namespace, plan: list[dict[str, Any]], done: dict[tup
     model_path = embedded_model_path()
     splits = prepare(
         load_table(None),
-        "text",
-        "sentiment",
+        EMBEDDED_TEXT_COLUMN,
+        EMBEDDED_LABEL_COLUMN,
         train_size=None,
         eval_size=args.eval_size,
         calibration_size=args.calibration_size,

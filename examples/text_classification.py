@@ -31,7 +31,7 @@ import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, TrainingArguments
 
 from hfmix import MixTrainer, MixupConfig
-from hfmix.cli.data import embedded_model_path, load_table, prepare
+from hfmix.cli.data import EMBEDDED_LABEL_COLUMN, embedded_model_path, load_table, prepare
 from hfmix.cli.runs import classification_scores
 
 
@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     model_path = args.model or embedded_model_path()
-    label_column = args.label_column or ("sentiment" if args.data is None else "label")
+    label_column = args.label_column or (EMBEDDED_LABEL_COLUMN if args.data is None else "label")
     splits = prepare(
         load_table(args.data),
         args.text_column,

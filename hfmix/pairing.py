@@ -32,15 +32,9 @@ def label_similarity_partners(
         bandwidth: σ > 0, in label units.
     Returns: (B,) long partner indices.
     """
-    if not bandwidth > 0:
-        raise ValueError(f"bandwidth must be > 0, got {bandwidth}.")
-    y = labels.detach().float()
+    y = _checked_labels(labels, bandwidth).float()
     if y.dim() == 1:
         y = y[:, None]
-    if y.dim() != 2:
-        raise ValueError(f"labels must have shape (B,) or (B, K), got {tuple(labels.shape)}.")
-    if torch.isnan(y).any():
-        raise ValueError("labels contain NaN; label-similarity pairing needs finite labels.")
     logits = -torch.cdist(y, y).pow(2) / (2 * bandwidth**2)
     if exclude_self and len(y) > 1:
         logits.fill_diagonal_(float("-inf"))
@@ -71,17 +65,11 @@ def dataset_label_similarity_partners(
         bandwidth: σ > 0, in label units.
     Returns: (N,) long, a partner for every row, on the labels' device.
     """
-    if not bandwidth > 0:
-        raise ValueError(f"bandwidth must be > 0, got {bandwidth}.")
     if not truncation > 0 or chunk_size < 1:
         raise ValueError(f"truncation must be > 0 and chunk_size >= 1, got {truncation} and {chunk_size}.")
-    y = labels.detach().double().cpu()
+    y = _checked_labels(labels, bandwidth).double().cpu()
     if y.dim() == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    if y.dim() not in (1, 2) or len(y) == 0:
-        raise ValueError(f"labels must have shape (N,) or (N, K) with N >= 1, got {tuple(labels.shape)}.")
-    if torch.isnan(y).any():
-        raise ValueError("labels contain NaN; label-similarity pairing needs finite labels.")
     n = len(y)
     partners = torch.empty(n, dtype=torch.long)
     order = y.argsort() if y.dim() == 1 else torch.arange(n)
@@ -105,3 +93,14 @@ def dataset_label_similarity_partners(
         drawn = torch.multinomial(torch.softmax(logits, -1).float(), 1, generator=generator).squeeze(1)
         partners[order[rows]] = order[lo + drawn]
     return partners.to(labels.device)
+
+
+def _checked_labels(labels: Tensor, bandwidth: float) -> Tensor:
+    """The labels, detached, once they and σ are usable for the C-Mixup kernel; `ValueError` otherwise."""
+    if not bandwidth > 0:
+        raise ValueError(f"bandwidth must be > 0, got {bandwidth}.")
+    if labels.dim() not in (1, 2) or len(labels) == 0:
+        raise ValueError(f"labels must have shape (N,) or (N, K) with N >= 1, got {tuple(labels.shape)}.")
+    if torch.isnan(labels.detach().float()).any():
+        raise ValueError("labels contain NaN; label-similarity pairing needs finite labels.")
+    return labels.detach()

