@@ -34,15 +34,31 @@ def test_partner_distribution_matches_the_dense_formula(shape, exclude_self):
     assert (0.5 * (empirical - expected).abs().sum(1)).max() < 0.035
 
 
-def test_memory_is_chunk_times_n(monkeypatch):
-    n, chunk = 3000, 64
-    labels = torch.rand(n, generator=gen()) * 100
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_spread_labels_match_the_dense_formula(exclude_self):
+    # 60 labels over 20σ: every window is partial, bins are clipped at both ends, duplicates included
+    labels = torch.cat([torch.rand(56, generator=gen(2)) * 6, torch.tensor([1.0, 1.0, 1.0, 6.5])])
+    expected = dense(labels, 0.3, exclude_self)
+    g = gen(3)
+    draws = torch.stack(
+        [dataset_label_similarity_partners(labels, 0.3, generator=g, exclude_self=exclude_self) for _ in range(3000)]
+    )
+    empirical = torch.stack([torch.bincount(draws[:, i], minlength=60) / len(draws) for i in range(60)]).double()
+    assert (0.5 * (empirical - expected).abs().sum(1)).max() < 0.06
+
+
+def test_memory_does_not_grow_with_n(monkeypatch):
     sizes = []
-    softmax = torch.softmax
+    multinomial, softmax = torch.multinomial, torch.softmax
+    monkeypatch.setattr(torch, "multinomial", lambda x, *a, **k: sizes.append(x.numel()) or multinomial(x, *a, **k))
     monkeypatch.setattr(torch, "softmax", lambda x, dim: sizes.append(x.numel()) or softmax(x, dim))
-    partners = dataset_label_similarity_partners(labels, 0.5, generator=gen(), chunk_size=chunk)
-    assert max(sizes) <= chunk * n and max(sizes) < n * n / 20  # never the N×N matrix
-    assert partners.shape == (n,) and (labels[partners] - labels).abs().max() <= 6 * 0.5
+    for n in (3000, 30000):  # 1-D: chunk × (8 · truncation) bins, whatever N
+        labels = torch.rand(n, generator=gen()) * 10
+        partners = dataset_label_similarity_partners(labels, 5.0, generator=gen(), chunk_size=64)
+        assert max(sizes) <= 64 * 8 * 6 and (labels[partners] - labels).abs().max() <= 6 * 5.0
+    sizes.clear()  # K-D labels: exact, chunk × N
+    dataset_label_similarity_partners(torch.rand(3000, 2, generator=gen()), 0.5, generator=gen(), chunk_size=64)
+    assert max(sizes) <= 64 * 3000
 
 
 def test_truncation_never_pairs_across_a_gap_and_respects_the_bound():
