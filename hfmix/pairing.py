@@ -118,7 +118,9 @@ def _windowed_partners(
             if exclude_self:
                 position += ((bins == half) & (position >= rows[todo])).long()  # skip the anchor
             log_kernel = -((ranked[position] - anchors[todo]) ** 2) / (2 * sigma**2)
-            accept = torch.rand(len(todo), generator=generator, dtype=torch.float64).log() < log_kernel - log_bound[bins]
+            accept = (
+                torch.rand(len(todo), generator=generator, dtype=torch.float64).log() < log_kernel - log_bound[bins]
+            )
             chosen[todo[accept]] = position[accept]
             todo = todo[~accept]
         partners[order[rows]] = order[chosen]
