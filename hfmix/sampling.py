@@ -22,11 +22,15 @@ class MixPlan:
         index: (B,) long, the partner of each row. Rows that are not mixed point to themselves.
         lam: (B,) float, the weight on the row itself; 1.0 for rows that are not mixed.
         layer: for hidden-state mixing, the (1-based) layer whose output is mixed; otherwise None.
+        num_anchors: for partners drawn from the whole dataset, the batch is 2·num_anchors rows: the anchors, then
+            their partners (row num_anchors + i is anchor i's). Only the anchors are mixed and enter the loss.
+            None: an ordinary batch, every row an anchor.
     """
 
     index: Tensor
     lam: Tensor
     layer: int | None = None
+    num_anchors: int | None = None
 
     @property
     def mixed(self) -> Tensor:
@@ -37,8 +41,23 @@ class MixPlan:
     def identity(cls, batch_size: int, device: torch.device | str = "cpu") -> MixPlan:
         return cls(torch.arange(batch_size, device=device), torch.ones(batch_size, device=device))
 
+    @property
+    def anchors(self) -> int:
+        """How many leading rows are anchors: the rows whose outputs are trained on."""
+        return len(self.index) if self.num_anchors is None else self.num_anchors
+
+    def with_partner_rows(self) -> MixPlan:
+        """This plan for B anchors, extended over the B partner rows that follow them (left unmixed)."""
+        if self.num_anchors is not None:
+            raise ValueError("This plan already covers its partner rows.")
+        size = len(self.index)
+        partners = torch.arange(size, 2 * size)
+        return MixPlan(
+            torch.cat([self.index, partners]), torch.cat([self.lam, torch.ones(size)]), self.layer, num_anchors=size
+        )
+
     def to(self, device: torch.device | str) -> MixPlan:
-        return MixPlan(self.index.to(device), self.lam.to(device), self.layer)
+        return MixPlan(self.index.to(device), self.lam.to(device), self.layer, self.num_anchors)
 
     def __len__(self) -> int:
         return len(self.index)

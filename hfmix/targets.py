@@ -121,20 +121,23 @@ def mixed_loss(
 
     single-label: soft CE against mixed (and optionally smoothed) targets; multi-label: BCE with logits against
     mixed targets; regression: MSE against mixed values; token classification: interpolated per-example CE.
-    `plan=None` is the unmixed loss (evaluation).
+    `plan=None` is the unmixed loss (evaluation). A plan with `num_anchors` (partners from the dataset) trains on
+    the anchor rows only: the partner rows that follow them only lent their inputs.
     """
     check_labels(labels, logits, problem_type)
     if plan is None:
         plan = MixPlan.identity(logits.shape[0], device=logits.device)
     plan = plan.to(logits.device)
+    rows = plan.anchors
     logits = logits.float()
     if problem_type == "token_classification":
-        own = token_cross_entropy(logits, labels)
-        partner = token_cross_entropy(logits, labels[plan.index])
-        return interpolate_losses(own, partner, plan.lam).mean()
+        own = token_cross_entropy(logits[:rows], labels[:rows])
+        partner = token_cross_entropy(logits[:rows], labels[plan.index[:rows]])
+        return interpolate_losses(own, partner, plan.lam[:rows]).mean()
     if problem_type == "regression":
-        return F.mse_loss(logits.reshape(labels.shape), mix_targets(labels.float(), plan))
-    targets = mix_targets(labels, plan, num_classes=logits.shape[-1])
+        return F.mse_loss(logits.reshape(labels.shape)[:rows], mix_targets(labels.float(), plan)[:rows])
+    targets = mix_targets(labels, plan, num_classes=logits.shape[-1])[:rows]
+    logits = logits[:rows]
     if problem_type == "single_label_classification":
         if label_smoothing:
             targets = targets * (1 - label_smoothing) + label_smoothing / logits.shape[-1]

@@ -10,13 +10,14 @@ import torch
 from torch.utils.data import get_worker_info
 
 from hfmix.config import MixConfig
+from hfmix.partnered_dataset import ANCHORS_KEY, anchor_rows
 from hfmix.placement import mix_continuous_inputs
 from hfmix.registry import get_mix_config
 from hfmix.sampling import MixPlan, make_generator
 from hfmix.targets import mix_targets
 
 
-PLAN_KEYS = ("mix_index", "mix_lam", "mix_layer")
+PLAN_KEYS = ("mix_index", "mix_lam", "mix_layer", ANCHORS_KEY)
 
 
 @dataclass
@@ -29,6 +30,9 @@ class MixDataCollator:
     The plan travels as `mix_index` (B,), `mix_lam` (B,) and `mix_layer` (1,) tensors; `labels` stay as they are
     (MixTrainer mixes the targets), unless `soft_labels=True`, which replaces them by the mixed targets for use
     with another trainer or loop (integer class labels then need `num_labels`).
+
+    With partners from the whole dataset (`PartneredDataset` rows, `base_collator` a `PartnerCollator`), the batch
+    holds the anchors then their partners, and anchor i is mixed with its partner.
 
     Randomness: in the main process a generator seeded from `seed`; in a DataLoader worker, a generator seeded
     from `seed` and the worker's seed, which the DataLoader derives from torch's seed each epoch, so a run with
@@ -62,8 +66,13 @@ class MixDataCollator:
     def __call__(self, features: list[dict[str, Any]], return_tensors: str | None = None) -> dict[str, Any]:
         batch = dict(self.base_collator(features))
         labels = batch.get("labels")
+        anchors = batch.pop(ANCHORS_KEY, None)
         plan = self.mix_config.sample_plan(
-            len(features), generator=self._next_generator(), labels=labels, num_layers=self.num_layers
+            len(features) if anchors is None else 2 * len(features),
+            generator=self._next_generator(),
+            labels=labels,
+            num_layers=self.num_layers,
+            num_anchors=None if anchors is None else int(anchors),
         )
         if self.mix_config.level == "inputs":
             batch = mix_continuous_inputs(batch, plan)
@@ -75,10 +84,14 @@ class MixDataCollator:
                     "soft_labels=True with integer class labels needs num_labels=model.config.num_labels."
                 )
             batch["labels"] = mix_targets(labels, plan, num_classes=self.num_labels)
+            if anchors is not None:  # a plain loop trains on the mixed anchors only
+                batch = {k: anchor_rows(v, len(plan), plan.anchors) for k, v in batch.items()}
             return batch
         batch["mix_index"], batch["mix_lam"] = plan.index, plan.lam
         if plan.layer is not None:
             batch["mix_layer"] = torch.tensor([plan.layer])
+        if anchors is not None:
+            batch[ANCHORS_KEY] = anchors
         return batch
 
 
@@ -87,5 +100,10 @@ def pop_plan(inputs: dict[str, Any]) -> MixPlan | None:
     if "mix_index" not in inputs:
         return None
     index, lam = inputs.pop("mix_index"), inputs.pop("mix_lam")
-    layer = inputs.pop("mix_layer", None)
-    return MixPlan(index.long(), lam.float(), None if layer is None else int(layer.reshape(-1)[0]))
+    layer, anchors = inputs.pop("mix_layer", None), inputs.pop(ANCHORS_KEY, None)
+    return MixPlan(
+        index.long(),
+        lam.float(),
+        None if layer is None else int(layer.reshape(-1)[0]),
+        None if anchors is None else int(anchors.reshape(-1)[0]),
+    )

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from hfmix.config import MixConfig
-from hfmix.pairing import label_similarity_partners
+from hfmix.pairing import dataset_label_similarity_partners, label_similarity_partners, random_partners
 from hfmix.registry import register_mixer
 from hfmix.sampling import MixPlan, sample_mix_plan
 
@@ -106,6 +106,13 @@ class MixupConfig(MixConfig):
     bandwidth: float = field(
         default=1.0, metadata={"help": "σ of the label-similarity kernel exp(-|y_i - y_j|² / 2σ²), in label units."}
     )
+    pairing_scope: Literal["batch", "dataset"] = field(
+        default="batch",
+        metadata={
+            "help": "Where partners come from: the same batch (free), or the whole training set (C-Mixup's "
+            "sampler; MixTrainer then adds each anchor's partner row to the batch, redrawn every epoch)."
+        },
+    )
     mix_stop: float = field(
         default=1.0,
         metadata={"help": "Fraction of training after which mixing switches off, in (0, 1]; 1.0 = mix throughout."},
@@ -147,21 +154,31 @@ class MixupConfig(MixConfig):
         generator: torch.Generator,
         labels: Tensor | None = None,
         num_layers: int | None = None,
+        num_anchors: int | None = None,
     ) -> MixPlan:
-        """Draw this batch's plan. `labels` are needed for label-similarity pairing, `num_layers` for 'hidden'."""
+        """Draw this batch's plan. `labels` are needed for label-similarity pairing, `num_layers` for 'hidden'.
+
+        `num_anchors`: the batch holds num_anchors anchors followed by their partners from the dataset
+        (pairing_scope='dataset', see `dataset_partners`); anchor i is mixed with row num_anchors + i.
+        """
         index = None
-        if self.pairing == "label_similarity":
-            if labels is None or not labels.is_floating_point():
+        if num_anchors is not None:
+            if batch_size != 2 * num_anchors:
                 raise ValueError(
-                    "pairing='label_similarity' needs float regression labels (B,) or (B, K) in the batch."
+                    f"A batch with dataset partners has 2 · num_anchors rows, got {batch_size} rows for "
+                    f"num_anchors={num_anchors}."
                 )
-            index = label_similarity_partners(labels, self.bandwidth, generator=generator, exclude_self=True)
+            batch_size, index = num_anchors, torch.arange(num_anchors, 2 * num_anchors)
+        elif self.pairing == "label_similarity":
+            index = label_similarity_partners(
+                _regression_labels(labels), self.bandwidth, generator=generator, exclude_self=True
+            )
         layers = None
         if self.level == "hidden":
             if num_layers is None:
                 raise ValueError("level='hidden' needs the model's number of layers (num_layers).")
             layers = self.resolve_layers(num_layers)
-        return sample_mix_plan(
+        plan = sample_mix_plan(
             batch_size,
             alpha=self.alpha if self.prob > 0 else 1.0,
             generator=generator,
@@ -171,3 +188,21 @@ class MixupConfig(MixConfig):
             index=index,
             layers=layers,
         )
+        return plan if num_anchors is None else plan.with_partner_rows()
+
+    def dataset_partners(self, labels: Tensor | None, num_rows: int, *, generator: torch.Generator) -> Tensor:
+        """One partner per training row, drawn from the whole dataset (pairing_scope='dataset').
+
+        'label_similarity': C-Mixup's kernel over all rows (`dataset_label_similarity_partners`, O(N) memory);
+        'random': a random derangement of the rows. Returns: (num_rows,) long.
+        """
+        if self.pairing == "label_similarity":
+            labels = _regression_labels(labels)
+            return dataset_label_similarity_partners(labels, self.bandwidth, generator=generator, exclude_self=True)
+        return random_partners(num_rows, generator=generator)
+
+
+def _regression_labels(labels: Tensor | None) -> Tensor:
+    if labels is None or not labels.is_floating_point():
+        raise ValueError("pairing='label_similarity' needs float regression labels (B,) or (B, K) in the batch.")
+    return labels

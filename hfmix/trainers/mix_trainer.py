@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -9,10 +10,18 @@ import torch
 import transformers
 from packaging.version import Version
 from torch import nn
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 from hfmix.config import MixConfig
 from hfmix.data_collators.mix_data_collator import MixDataCollator, pop_plan
+from hfmix.partnered_dataset import (
+    ANCHORS_KEY,
+    PARTNER_KEY,
+    PartnerCollator,
+    PartneredDataset,
+    anchor_rows,
+    dataset_labels,
+)
 from hfmix.placement import find_head, find_layer_stack, input_embeddings, mixing, num_layers, unwrap_model
 from hfmix.registry import get_mix_config
 from hfmix.sampling import MixPlan, make_generator
@@ -27,6 +36,10 @@ class MixTrainer(Trainer):
     interpolated token losses), so soft labels never reach the model's own loss. Evaluation and prediction are
     unmixed. Mix plans come from a generator seeded by (args.seed, process index, global step, micro-step), so a
     resumed run draws the plans of an uninterrupted one.
+
+    With `pairing_scope="dataset"` each training row travels with a partner drawn from the whole training set
+    (C-Mixup over all labels, or uniformly), redrawn every epoch; the batch then holds the anchors and their
+    partners, and the loss is over the mixed anchors.
 
     The returned loss is a per-micro-batch mean (`loss_is_scaled_for_ga = False`), so gradient accumulation is
     exact; a `compute_loss_func` you pass must return a per-micro-batch mean too (it receives mixed targets).
@@ -54,6 +67,14 @@ class MixTrainer(Trainer):
             self.model.add_model_tags(["hfmix", self.mix_config.mix_type])
         self._plan_step, self._micro_step = -1, 0
         self._mix_stats = torch.zeros(3, dtype=torch.float64)  # Σλ over mixed rows, mixed rows, rows
+        if getattr(self.mix_config, "pairing_scope", "batch") == "dataset":
+            if self.args.dataloader_persistent_workers and self.args.dataloader_num_workers > 0:
+                raise ValueError(
+                    "pairing_scope='dataset' redraws partners every epoch, which persistent DataLoader workers "
+                    "would not see; set dataloader_persistent_workers=False."
+                )
+            self.add_callback(_PartnerEpochCallback(self))
+        self._partnered: PartneredDataset | None = None
 
     # ------------------------------------------------------------------------------------------------ set-up
     def _check_model(self, model: nn.Module) -> int | None:
@@ -84,14 +105,48 @@ class MixTrainer(Trainer):
         self._plan_step = step
         return make_generator(self.args.seed, self.args.process_index, step, self._micro_step)
 
-    def _get_dataloader(self, *args: Any, is_training: bool = False, **kwargs: Any):
+    def _get_dataloader(self, dataset: Any, *args: Any, is_training: bool = False, **kwargs: Any):
         collator = self.data_collator
         if not is_training and isinstance(collator, MixDataCollator):
             self.data_collator = collator.base_collator  # evaluation is never mixed
+        if is_training and getattr(self.mix_config, "pairing_scope", "batch") == "dataset":
+            dataset = self._partnered_dataset(dataset)
+            if isinstance(collator, MixDataCollator):
+                self.data_collator = dataclasses.replace(
+                    collator, base_collator=PartnerCollator(collator.base_collator)
+                )
+            else:
+                self.data_collator = PartnerCollator(collator)
         try:
-            return super()._get_dataloader(*args, is_training=is_training, **kwargs)
+            return super()._get_dataloader(dataset, *args, is_training=is_training, **kwargs)
         finally:
             self.data_collator = collator
+
+    def _partnered_dataset(self, dataset: Any) -> PartneredDataset:
+        """The training set with a partner per row from the whole set (its unused columns removed first)."""
+        try:
+            import datasets
+
+            if isinstance(dataset, datasets.Dataset):
+                dataset = self._remove_unused_columns(dataset, description="training")
+        except ImportError:
+            pass
+        labels = None
+        if self.mix_config.pairing == "label_similarity":
+            labels = dataset_labels(dataset, ["labels", "label", *(self.label_names or [])])
+            if not labels.is_floating_point():
+                raise ValueError(
+                    "pairing='label_similarity' needs float regression labels in the training set, got "
+                    f"{labels.dtype}; cast the label column to float."
+                )
+        self._partnered = PartneredDataset(dataset, self.mix_config.dataset_partners, labels, seed=self.args.seed)
+        self._partnered.set_epoch(int(self.state.epoch or 0))
+        return self._partnered
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        if PARTNER_KEY not in self._signature_columns:
+            self._signature_columns.append(PARTNER_KEY)  # the partner row must reach the PartnerCollator
 
     # --------------------------------------------------------------------------------------------------- loss
     def compute_loss(
@@ -102,6 +157,8 @@ class MixTrainer(Trainer):
         num_items_in_batch: torch.Tensor | int | None = None,
     ):
         plan = pop_plan(inputs)
+        anchors = inputs.pop(ANCHORS_KEY, None)  # partners from the dataset follow the anchors in this batch
+        anchors = plan.num_anchors if plan is not None else None if anchors is None else int(anchors.reshape(-1)[0])
         labels = inputs.pop("labels", None)
         if labels is None:
             raise ValueError(
@@ -116,10 +173,17 @@ class MixTrainer(Trainer):
             active = self._mixing_active()
             if active and plan is None:
                 plan = self.mix_config.sample_plan(
-                    labels.shape[0], generator=self._plan_generator(), labels=labels, num_layers=self._num_layers
+                    labels.shape[0],
+                    generator=self._plan_generator(),
+                    labels=labels,
+                    num_layers=self._num_layers,
+                    num_anchors=anchors,
                 )
             if not active or (plan is not None and not bool(plan.mixed.any())):
                 plan = None  # nothing to mix: the plain forward pass
+                if anchors is not None:  # ... over the anchors alone
+                    inputs = {k: anchor_rows(v, labels.shape[0], anchors) for k, v in inputs.items()}
+                    labels = labels[:anchors]
 
         base_model = unwrap_model(self.accelerator.unwrap_model(model))
         if plan is not None and not applied:
@@ -133,11 +197,13 @@ class MixTrainer(Trainer):
         problem_type = infer_problem_type(getattr(config, "problem_type", None), logits, labels)
         if self.compute_loss_func is not None:
             targets = labels if plan is None else mix_targets(labels, plan.to(labels.device), logits.shape[-1])
+            if plan is not None and plan.num_anchors is not None:
+                targets, outputs["logits"] = targets[: plan.anchors], logits[: plan.anchors]
             loss = self.compute_loss_func(outputs, targets, num_items_in_batch=num_items_in_batch)
         else:
             loss = mixed_loss(logits, labels, plan, problem_type, self.args.label_smoothing_factor)
         if model.training:
-            self._record(plan, labels.shape[0])
+            self._record(plan, labels.shape[0] if plan is None else plan.anchors)
         return (loss, outputs) if return_outputs else loss
 
     # ------------------------------------------------------------------------------------ logging and saving
@@ -174,6 +240,17 @@ class MixTrainer(Trainer):
                 )
                 if self.mix_config.citation:
                     fh.write(f"\n### Citation\n\n```bibtex\n{self.mix_config.citation}\n```\n")
+
+
+class _PartnerEpochCallback(TrainerCallback):
+    """Redraws the dataset-level partners at the start of every epoch (before the DataLoader starts workers)."""
+
+    def __init__(self, trainer: MixTrainer):
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.trainer._partnered is not None:
+            self.trainer._partnered.set_epoch(int(state.epoch or 0))
 
 
 def _resolve_config(mix_config: MixConfig | dict | str | None, args: Any, collator: Any) -> MixConfig:
