@@ -7,7 +7,7 @@ mixup of the pooled representation, and C-Mixup at the hidden layer: `pairing="l
 partner within the batch with probability ∝ exp(−(y_i − y_j)² / 2σ²), σ = `--bandwidth` in label units (sentiment
 points), so rows are mixed mostly with rows of similar score (Yao et al., NeurIPS 2022, arXiv:2210.05775; hfmix
 implements the kernel within each batch, not over the whole training set as the paper does). Scores on held-out
-sentences: MSE, MAE, Pearson and Spearman correlation (`hfmix.cli.runs.regression_scores`).
+sentences: MSE, MAE, Pearson and Spearman correlation (`hfmix.regression_metrics.regression_scores`).
 
 Data: the VADER ground truth (Hutto & Gilbert, ICWSM 2014): sentences rated by around 20 people each on -4..4, the
 score being their mean. It ships only in the vaderSentiment 3.3.2 SOURCE distribution, as
@@ -44,7 +44,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 
 from hfmix import MixTrainer, MixupConfig
 from hfmix.cli.data import embedded_model_path
-from hfmix.cli.runs import markdown_table, regression_scores
+from hfmix.cli.runs import markdown_table
+from hfmix.regression_metrics import regression_scores
 
 
 VADER = "vaderSentiment==3.3.2"

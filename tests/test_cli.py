@@ -198,11 +198,12 @@ def test_console_script_is_installed():
 def test_regression_scores_against_the_formulas():
     import torch
 
-    from hfmix.cli.runs import regression_scores
+    from hfmix.regression_metrics import regression_scores
 
     predictions, targets = torch.tensor([1.0, 2.0, 2.0, 4.0]), torch.tensor([1.0, 3.0, 2.0, 5.0])
     scores = regression_scores(predictions, targets)
     assert scores["mse"] == pytest.approx((0 + 1 + 0 + 1) / 4) and scores["mae"] == pytest.approx(0.5)
+    assert scores["rmse"] == pytest.approx(0.5**0.5)
     # tie-averaged ranks: predictions [0, 1.5, 1.5, 3], targets [0, 2, 1, 3] (as scipy.stats.spearmanr)
     a, b = torch.tensor([0, 1.5, 1.5, 3.0]), torch.tensor([0, 2, 1, 3.0])
     a, b = a - a.mean(), b - b.mean()

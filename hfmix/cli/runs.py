@@ -22,6 +22,7 @@ from hfmix.calibration import (
 )
 from hfmix.cli.data import Splits
 from hfmix.config import MixConfig
+from hfmix.regression_metrics import regression_scores
 from hfmix.trainers import MixTrainer, MixTrainingArguments
 
 
@@ -115,30 +116,6 @@ def classification_scores(logits: torch.Tensor, labels: torch.Tensor) -> dict[st
         "ece": expected_calibration_error(logits, labels),
         "brier": brier_score(logits, labels),
     }
-
-
-def regression_scores(predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-    """MSE, MAE, Pearson and Spearman (Pearson of tie-averaged ranks); a constant series has no correlation (nan)."""
-    error = predictions - targets
-    return {
-        "mse": float((error**2).mean()),
-        "mae": float(error.abs().mean()),
-        "pearson": _pearson(predictions, targets),
-        "spearman": _pearson(_average_ranks(predictions), _average_ranks(targets)),
-    }
-
-
-def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
-    scale = a.norm() * b.norm()
-    return float((a * b).sum() / scale) if scale > 0 else float("nan")
-
-
-def _average_ranks(x: torch.Tensor) -> torch.Tensor:
-    """Ranks 0..n-1, ties sharing the mean of their ranks (as scipy.stats.rankdata)."""
-    _, inverse, counts = torch.unique(x, return_inverse=True, return_counts=True)
-    first = torch.cumsum(counts, 0) - counts
-    return (first + (counts - 1) / 2).double()[inverse]
 
 
 CLASSIFICATION_COLUMNS = [
