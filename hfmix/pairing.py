@@ -64,7 +64,8 @@ def dataset_label_similarity_partners(
     kernel / largest kernel (rejection sampling, acceptance ≥ e^(−1.6) per try). The truncation drops, per row,
     at most (N − 1)·exp(−truncation²/2) / Z_i of the mass, with Z_i ≥ 1 when j = i is included, so the
     total-variation error of every row's distribution is ≤ (N − 1)·exp(−truncation²/2) (1.5e-8·N at 6σ).
-    Multi-dimensional labels use exact chunked distances (no truncation): O(chunk_size · N) memory, O(N²) time.
+    Multi-dimensional labels use exact chunked distances (no truncation): O(N) memory (chunks of at most 2²²
+    kernel values), O(N²) time.
     With `exclude_self`, a row with no other row inside its window keeps itself (is left unmixed).
 
     Args:
@@ -130,16 +131,20 @@ def _windowed_partners(
 def _chunked_partners(
     y: Tensor, sigma: float, generator: torch.Generator, exclude_self: bool, chunk_size: int
 ) -> Tensor:
-    """Exact sampling for (N, K) labels, `chunk_size` anchors at a time against all N rows."""
+    """Exact sampling for (N, K) labels against all N rows, by inverse CDF in float64, with chunks of anchors
+    capped at 2²² kernel values (32 MiB) whatever N."""
     n = len(y)
+    chunk_size = max(1, min(chunk_size, 2**22 // n))
     partners = torch.empty(n, dtype=torch.long)
     for start in range(0, n, chunk_size):
         anchors = y[start : start + chunk_size]
         rows = torch.arange(start, start + len(anchors))
-        logits = -torch.cdist(anchors, y).pow(2) / (2 * sigma**2)
+        logits = torch.cdist(anchors, y).pow_(2).div_(-2 * sigma**2)
         if exclude_self and n > 1:
             logits[torch.arange(len(anchors)), rows] = float("-inf")
-        partners[rows] = torch.multinomial(torch.softmax(logits, -1).float(), 1, generator=generator).squeeze(1)
+        cdf = logits.sub_(logits.max(1, keepdim=True).values).exp_().cumsum_(1)
+        draws = torch.rand(len(anchors), 1, generator=generator, dtype=torch.float64) * cdf[:, -1:]
+        partners[rows] = torch.searchsorted(cdf, draws).squeeze(1).clamp_(max=n - 1)
     return partners
 
 

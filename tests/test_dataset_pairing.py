@@ -49,16 +49,19 @@ def test_spread_labels_match_the_dense_formula(exclude_self):
 
 def test_memory_does_not_grow_with_n(monkeypatch):
     sizes = []
-    multinomial, softmax = torch.multinomial, torch.softmax
+    multinomial, cdist = torch.multinomial, torch.cdist
     monkeypatch.setattr(torch, "multinomial", lambda x, *a, **k: sizes.append(x.numel()) or multinomial(x, *a, **k))
-    monkeypatch.setattr(torch, "softmax", lambda x, dim: sizes.append(x.numel()) or softmax(x, dim))
+    monkeypatch.setattr(torch, "cdist", lambda a, b: (lambda d: sizes.append(d.numel()) or d)(cdist(a, b)))
     for n in (3000, 30000):  # 1-D: chunk × (8 · truncation) bins, whatever N
         labels = torch.rand(n, generator=gen()) * 10
         partners = dataset_label_similarity_partners(labels, 5.0, generator=gen(), chunk_size=64)
         assert max(sizes) <= 64 * 8 * 6 and (labels[partners] - labels).abs().max() <= 6 * 5.0
-    sizes.clear()  # K-D labels: exact, chunk × N
+    sizes.clear()  # K-D labels: exact, chunk × N, the chunk capped at 2**22 kernel values
     dataset_label_similarity_partners(torch.rand(3000, 2, generator=gen()), 0.5, generator=gen(), chunk_size=64)
-    assert max(sizes) <= 64 * 3000
+    assert max(sizes) == 64 * 3000
+    sizes.clear()
+    dataset_label_similarity_partners(torch.rand(5000, 2, generator=gen()), 0.5, generator=gen(), chunk_size=4096)
+    assert max(sizes) <= 2**22
 
 
 def test_truncation_never_pairs_across_a_gap_and_respects_the_bound():
