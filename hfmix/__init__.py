@@ -5,10 +5,10 @@ __version__ = "0.1.0"
 from hfmix import calibration, functional, losses  # noqa: E402
 from hfmix.config import MixConfig  # noqa: E402
 from hfmix.data_collators import MixDataCollator  # noqa: E402
-from hfmix.mixers import MixupConfig  # noqa: E402
+from hfmix.mixers import MixupConfig, SupReMixConfig  # noqa: E402
 from hfmix.registry import get_mix_config, list_mixers, register_mixer  # noqa: E402
 from hfmix.sampling import MixPlan  # noqa: E402
-from hfmix.trainers import MixTrainer, MixTrainingArguments  # noqa: E402
+from hfmix.trainers import MixTrainer, MixTrainingArguments, SupReMixTrainer  # noqa: E402
 
 
 __all__ = [
@@ -18,6 +18,8 @@ __all__ = [
     "MixTrainer",
     "MixTrainingArguments",
     "MixupConfig",
+    "SupReMixConfig",
+    "SupReMixTrainer",
     "__version__",
     "calibration",
     "functional",

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import tiny
+
 
 def test_two_process_training(tmp_path):
     report = tmp_path / "report.json"
@@ -22,7 +24,7 @@ def test_two_process_training(tmp_path):
         "--nproc_per_node",
         "2",
         "--master_port",
-        "29533",
+        tiny.free_port(),
         os.path.join(here, "distributed_train.py"),
         str(report),
     ]

@@ -255,3 +255,77 @@ def save_tiny_audio_model(directory, num_labels: int = 3) -> str:
     )
     audio_model("wav2vec2", num_labels=num_labels).save_pretrained(directory)
     return str(directory)
+
+
+def clip_model(seed: int = 0) -> tf.CLIPModel:
+    """A tiny random CLIPModel (hidden size 32, 2 layers, 16x16 images in 8x8 patches, projection 16), no dropout."""
+    torch.manual_seed(seed)
+    layers = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
+    text = dict(**layers, vocab_size=VOCAB, max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    return tf.CLIPModel(
+        tf.CLIPConfig(text_config=text, vision_config=dict(**layers, image_size=16, patch_size=8), projection_dim=16)
+    )
+
+
+def clap_model(seed: int = 0) -> tf.ClapModel:
+    """A tiny random ClapModel (audio: input_features (B, 1, 32, 16); text: hidden size 32, 2 layers), no dropout."""
+    torch.manual_seed(seed)
+    audio = tf.ClapAudioConfig(
+        window_size=4,
+        num_mel_bins=16,
+        spec_size=32,
+        patch_size=4,
+        patch_stride=(4, 4),
+        depths=(1, 1),
+        num_attention_heads=(2, 2),
+        patch_embeds_hidden_size=16,
+        hidden_size=32,
+        projection_dim=16,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        drop_path_rate=0.0,
+    )
+    text = tf.ClapTextConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        pad_token_id=1,
+        projection_dim=16,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    return tf.ClapModel(tf.ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=16))
+
+
+def paired_dataset(modality: str = "image", n: int = 12, seed: int = 0) -> Dataset:
+    """Random (token ids, image | audio features) pairs for a tiny CLIPModel / ClapModel; fixed-length ids."""
+    g = torch.Generator().manual_seed(seed)
+    rows = {"input_ids": [], "attention_mask": []}
+    for _ in range(n):
+        ids = torch.randint(5, VOCAB, (6,), generator=g).tolist()
+        rows["input_ids"].append([1, *ids, 2])
+        rows["attention_mask"].append([1] * 8)
+    if modality == "image":
+        rows["pixel_values"] = [torch.randn(3, 16, 16, generator=g).tolist() for _ in range(n)]
+    else:
+        rows["input_features"] = [torch.randn(1, 32, 16, generator=g).tolist() for _ in range(n)]
+    return Dataset.from_dict(rows)
+
+
+def supremix_dataset(n: int = 16, seed: int = 0) -> Dataset:
+    """Token rows with float labels in few distinct values (ties give real positives) for SupReMix."""
+    data = text_dataset(n=n, seed=seed, task="regression").to_dict()
+    data["label"] = [float(i % 5) for i in range(n)]
+    return Dataset.from_dict(data)
+
+
+def free_port() -> str:
+    """A TCP port nobody listens on now, for a torchrun rendezvous (tests may run beside other torchrun jobs)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])

@@ -1,6 +1,7 @@
 """Losses, one per file."""
 
 from hfmix.losses.soft_target_cross_entropy import soft_target_cross_entropy
+from hfmix.losses.supremix_loss import SupReMixLoss, SupReMixMixtures, draw_supremix_mixtures, supremix_loss
 
 
-__all__ = ["soft_target_cross_entropy"]
+__all__ = ["SupReMixLoss", "SupReMixMixtures", "draw_supremix_mixtures", "soft_target_cross_entropy", "supremix_loss"]

@@ -2,6 +2,7 @@
 
 from hfmix.trainers.mix_trainer import MixTrainer
 from hfmix.trainers.mix_training_args import MixTrainingArguments
+from hfmix.trainers.supremix_trainer import SupReMixTrainer
 
 
-__all__ = ["MixTrainer", "MixTrainingArguments"]
+__all__ = ["MixTrainer", "MixTrainingArguments", "SupReMixTrainer"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 import torch
@@ -26,9 +25,10 @@ from hfmix.placement import find_head, find_layer_stack, input_embeddings, mixin
 from hfmix.registry import get_mix_config
 from hfmix.sampling import MixPlan, make_generator
 from hfmix.targets import infer_problem_type, mix_targets, mixed_loss
+from hfmix.trainers.recipe_saving import RecipeSavingMixin
 
 
-class MixTrainer(Trainer):
+class MixTrainer(RecipeSavingMixin, Trainer):
     """[`~transformers.Trainer`] that mixes training batches with a `MixConfig` recipe.
 
     Change `Trainer` to `MixTrainer` and add `mix_config=...` (or use `MixTrainingArguments(mix_config=...)`); the
@@ -63,8 +63,7 @@ class MixTrainer(Trainer):
         self._num_layers = self._check_model(self.model) if self.model is not None else None
         if isinstance(self.data_collator, MixDataCollator) and self.data_collator.num_layers is None:
             self.data_collator.num_layers = self._num_layers
-        if hasattr(self.model, "add_model_tags"):
-            self.model.add_model_tags(["hfmix", self.mix_config.mix_type])
+        self._tag_model()
         self._plan_step, self._micro_step = -1, 0
         self._mix_stats = torch.zeros(3, dtype=torch.float64)  # Σλ over mixed rows, mixed rows, rows
         if getattr(self.mix_config, "pairing_scope", "batch") == "dataset":
@@ -221,25 +220,6 @@ class MixTrainer(Trainer):
             logs["mix_lambda"] = round(lam_sum / mixed, 4) if mixed else 1.0
             self._mix_stats.zero_()
         super().log(logs, start_time)
-
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        super()._save(output_dir, state_dict)
-        if self.args.should_save:
-            self.mix_config.save_pretrained(output_dir if output_dir is not None else self.args.output_dir)
-
-    def create_model_card(self, *args: Any, tags: str | list[str] | None = None, **kwargs: Any) -> None:
-        tags = [tags] if isinstance(tags, str) else list(tags or [])
-        tags += [t for t in ("hfmix", self.mix_config.mix_type) if t not in tags]
-        super().create_model_card(*args, tags=tags, **kwargs)
-        card = os.path.join(self.args.output_dir, "README.md")
-        if self.is_world_process_zero() and os.path.isfile(card):
-            with open(card, "a", encoding="utf-8") as fh:
-                fh.write(
-                    "\n## Mixing recipe (hfmix)\n\nTrained with hfmix; the recipe is in `mix_config.json`:\n\n"
-                    f"```json\n{self.mix_config.to_json_string()}```\n"
-                )
-                if self.mix_config.citation:
-                    fh.write(f"\n### Citation\n\n```bibtex\n{self.mix_config.citation}\n```\n")
 
 
 class _PartnerEpochCallback(TrainerCallback):
