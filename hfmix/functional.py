@@ -1,6 +1,9 @@
 """The pure tensor functions of hfmix, in one namespace (like `torch.nn.functional`)."""
 
+from hfmix.geodesic import slerp
+from hfmix.losses.geodesic_mixup_loss import geodesic_mixup_loss
 from hfmix.losses.soft_target_cross_entropy import soft_target_cross_entropy
+from hfmix.losses.supremix_loss import supremix_loss
 from hfmix.mixers.mixup import mixup, union_mask
 from hfmix.pairing import dataset_label_similarity_partners, label_similarity_partners, random_partners
 from hfmix.sampling import sample_lambda, sample_mix_plan
@@ -8,6 +11,9 @@ from hfmix.targets import interpolate_losses, mix_targets
 
 
 __all__ = [
+    "geodesic_mixup_loss",
+    "slerp",
+    "supremix_loss",
     "dataset_label_similarity_partners",
     "interpolate_losses",
     "label_similarity_partners",

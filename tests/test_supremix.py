@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import tiny
 import torch
 import torch.nn.functional as F
 
@@ -151,3 +152,54 @@ def test_clear_errors():
     torch.testing.assert_close(
         module(z, y, generator=gen(4)), supremix_loss(z, y, generator=gen(4), temperature=0.2, num_positive_mixtures=4)
     )
+
+
+def tiny_sentence_transformer(tmp_path, texts):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    encoder = Transformer(tiny.save_tiny_text_model(tmp_path / "bert", texts), max_seq_length=32)
+    return SentenceTransformer(modules=[encoder, Pooling(encoder.get_embedding_dimension(), "mean")])
+
+
+def test_sentence_transformers_loss_is_supremix_and_trains(tmp_path):
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+
+    from hfmix.integrations.sentence_transformers import SupReMixLoss as STSupReMixLoss
+
+    texts = [r["text"] for r in tiny.sentiment_rows(24)]
+    model = tiny_sentence_transformer(tmp_path, texts)
+    loss = STSupReMixLoss(model, temperature=0.2, num_positive_mixtures=4, seed=3)
+    assert loss.get_config_dict()["temperature"] == 0.2 and "arXiv:2309.16633" in loss.citation
+    # the value: supremix_loss on the two views' sentence embeddings, mixtures from the loss's generator
+    features = [model.tokenize(texts[:6]), model.tokenize([t.upper() for t in texts[:6]])]
+    scores = torch.tensor([0.0, 1.0, 1.0, 2.0, 3.0, 3.0])
+    model.eval()
+    value = loss(features, scores)
+    with torch.no_grad():
+        views = torch.stack([model(dict(f))["sentence_embedding"] for f in features], 1)
+    expected = supremix_loss(
+        views, scores, generator=torch.Generator().manual_seed(3 * 1_000_003), temperature=0.2, num_positive_mixtures=4
+    )
+    torch.testing.assert_close(value.detach(), expected)
+    model.train()
+    data = Dataset.from_dict({"text": texts[:16], "score": [float(i % 4) for i in range(16)]})
+    before = [p.detach().clone() for p in model.parameters()]
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=5,
+        max_steps=3,
+        learning_rate=1e-2,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
+    assert math.isfinite(trainer.train().training_loss)
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+    with pytest.raises(ValueError, match="score"):
+        loss(features, None)
+    with pytest.raises(TypeError, match="SupReMixConfig"):
+        STSupReMixLoss(model, mix_config="mixup")

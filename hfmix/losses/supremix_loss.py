@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hfmix.distributed import all_reduce_sum, gather_with_grad
+
 
 CITATION = """\
 @article{wu2023supremix,
@@ -221,6 +223,38 @@ def supremix_loss(
     if not has_positive.any():
         return embeddings.sum() * 0.0  # no anchor has a positive: nothing to learn from this batch
     return per_anchor[has_positive].mean()
+
+
+def gathered_supremix_loss(
+    embeddings: Tensor, labels: Tensor, *, generator: torch.Generator, **options: object
+) -> Tensor:
+    """`supremix_loss` over the batch of every process, as this process's share of the global mean.
+
+    The embeddings (N_r, D) or (N_r, V, D) and labels (N_r,) of all processes are gathered (with gradients); this
+    process's rows are the anchors; the loss is Σ(local anchor losses) · world / (anchors with a positive, over all
+    processes). With DDP averaging gradients this gives exactly the single-process full-batch loss and gradient,
+    provided `generator` is seeded identically on every process. Without a process group it is `supremix_loss`.
+    """
+    labels = _checked_labels(labels)
+    views = embeddings.unsqueeze(1) if embeddings.dim() == 2 else embeddings
+    if views.dim() != 3 or len(views) != len(labels):
+        raise ValueError(
+            f"embeddings must be (N, D) or (N, V, D) with N = {len(labels)} labels, got {tuple(embeddings.shape)}."
+        )
+    gathered, offset = gather_with_grad(views)
+    all_labels, _ = gather_with_grad(labels.to(embeddings.device))
+    total_rows, local = len(gathered), torch.arange(offset, offset + len(views), device=embeddings.device)
+    anchors = torch.cat([local + v * total_rows for v in range(views.shape[1])])  # view-major rows
+    per_anchor = supremix_loss(gathered, all_labels, generator=generator, anchors=anchors, reduction="none", **options)  # type: ignore[arg-type]
+    valid = ~torch.isnan(per_anchor)
+    counted = all_reduce_sum(int(valid.sum()), embeddings.device)
+    return torch.where(valid, per_anchor, 0.0).sum() * _world_size() / max(counted, 1.0)
+
+
+def _world_size() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def _to(mixtures: SupReMixMixtures, device: torch.device, rows: Tensor) -> SupReMixMixtures:

@@ -12,8 +12,7 @@ from packaging.version import Version
 from torch import Tensor, nn
 from transformers import Trainer
 
-from hfmix.distributed import all_reduce_sum, gather_with_grad
-from hfmix.losses.supremix_loss import supremix_loss
+from hfmix.losses.supremix_loss import gathered_supremix_loss, supremix_loss
 from hfmix.mixers.supremix import SupReMixConfig
 from hfmix.placement import find_head, unwrap_model
 from hfmix.registry import get_mix_config
@@ -107,25 +106,12 @@ class SupReMixTrainer(RecipeSavingMixin, Trainer):
             raise ValueError(
                 f"SupReMix needs one regression value per row, got labels of shape {tuple(labels.shape)}."
             )
-        gather = self.mix_config.gather_across_processes and model.training
-        all_embeddings, offset = gather_with_grad(embeddings) if gather else (embeddings, 0)
-        all_labels, _ = gather_with_grad(labels[:, 0].detach()) if gather else (labels[:, 0], 0)
-        anchors = torch.arange(offset, offset + len(embeddings), device=embeddings.device)
-        per_anchor = supremix_loss(
-            all_embeddings,
-            all_labels,
-            generator=self._generator(model.training),
-            anchors=anchors,
-            reduction="none",
-            **self.mix_config.loss_options(),
-        )
-        valid = ~torch.isnan(per_anchor)
-        local = torch.where(valid, per_anchor, 0.0).sum()
-        if gather:  # this process's share of the mean over every process's anchors that have a positive
-            total = all_reduce_sum(int(valid.sum()), embeddings.device)
-            loss = local * self.args.world_size / max(total, 1.0)
+        options = self.mix_config.loss_options()
+        generator = self._generator(model.training)
+        if self.mix_config.gather_across_processes and model.training:
+            loss = gathered_supremix_loss(embeddings, labels[:, 0], generator=generator, **options)
         else:
-            loss = local / valid.sum().clamp(min=1)
+            loss = supremix_loss(embeddings, labels[:, 0], generator=generator, **options)
         # Every output takes part with weight 0: DDP then sees gradients (zeros) for the head and the pooler too,
         # and the graph survives a batch where no anchor has a positive.
         unused = [t.sum() for t in outputs.values() if isinstance(t, Tensor) and t.requires_grad]

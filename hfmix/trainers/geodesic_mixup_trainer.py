@@ -1,0 +1,263 @@
+"""`GeodesicMixupTrainer`: contrastive fine-tuning of CLIP / CLAP-style dual encoders with m²-mix.
+
+Oh et al., "Geodesic Multi-Modal Mixup for Robust Fine-Tuning", NeurIPS 2023, arXiv:2203.03897.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import transformers
+from packaging.version import Version
+from torch import Tensor, nn
+from transformers import Trainer
+
+from hfmix.config import MixConfig
+from hfmix.distributed import gather_with_grad
+from hfmix.embedding_metrics import retrieval_metrics
+from hfmix.losses.geodesic_mixup_loss import geodesic_mixup_loss
+from hfmix.mixers.geodesic_mixup import GeodesicMixupConfig
+from hfmix.placement import unwrap_model
+from hfmix.registry import get_mix_config
+from hfmix.sampling import make_generator
+from hfmix.trainers.recipe_saving import RecipeSavingMixin
+
+
+FIRST_MODALITY_KEYS = ("image_embeds", "audio_embeds")
+TEXT_KEY = "text_embeds"
+
+
+def logit_scales(model: nn.Module) -> tuple[Tensor, Tensor | None]:
+    """The multiplicative logit scale(s) of a dual encoder: (s_first, s_text or None).
+
+    `logit_scale_a` and `logit_scale_t` (ClapModel: audio → text and text → audio) take precedence over a shared
+    `logit_scale` (CLIPModel). All are log-space parameters, as in transformers, and are exponentiated here.
+    """
+    model = unwrap_model(model)
+    scale_a, scale_t = getattr(model, "logit_scale_a", None), getattr(model, "logit_scale_t", None)
+    if isinstance(scale_a, Tensor) and isinstance(scale_t, Tensor):
+        return scale_a.exp(), scale_t.exp()
+    scale = getattr(model, "logit_scale", None)
+    if isinstance(scale, Tensor):
+        return scale.exp(), None
+    raise TypeError(
+        f"{type(model).__name__} has no log-space logit scale: GeodesicMixupTrainer needs a `logit_scale` "
+        "parameter (CLIPModel) or `logit_scale_a` and `logit_scale_t` (ClapModel)."
+    )
+
+
+class GeodesicMixupTrainer(RecipeSavingMixin, Trainer):
+    """[`~transformers.Trainer`] for contrastive fine-tuning of a dual encoder with geodesic multi-modal mixup.
+
+    Works with `CLIPModel` (image–text), `ClapModel` (audio–text; `logit_scale_a` scales the audio → text logits,
+    `logit_scale_t` the text → audio ones) and any dual encoder that keeps this duck-typed contract:
+    - `model(**batch)` returns a mapping or `ModelOutput` with `text_embeds` and one of `image_embeds` /
+      `audio_embeds` (B, D); or name the two keys with `embedding_keys=(first, second)`. They are L2-normalised
+      here (a no-op for CLIP and CLAP, whose forward already normalises);
+    - the model has a log-space `logit_scale` parameter, or `logit_scale_a` and `logit_scale_t`. If the forward
+      does not use them, keep `ddp_find_unused_parameters=False` under DDP (they are used in the loss only).
+    The batch holds the model's inputs (`input_ids`, `attention_mask`, `pixel_values` / `input_features`, ...);
+    `labels` and `return_loss` are dropped. The model's own loss is never used (transformers' CLAP loss scores the
+    text → audio direction twice; here each direction has its own scale).
+
+    Training loss: `geodesic_mixup_loss` with the `GeodesicMixupConfig` recipe, a per-micro-batch mean
+    (`loss_is_scaled_for_ga = False`, so gradient accumulation is exact). λ comes from a `torch.Generator` seeded
+    by (args.seed, process index, global step, micro-step), as in `MixTrainer`. Under several processes with
+    `gather_across_processes=True`, embeddings are gathered with gradients and every process uses the generator of
+    process 0, so the step equals the single-process step on the global batch (loss, λ and gradients). The
+    weight schedule follows `state.global_step / state.max_steps`.
+
+    Evaluation reports the plain contrastive loss (`eval_loss`, unmixed, local to each process) and, with
+    `compute_embedding_metrics=True`, recall@1/5 both ways, alignment and uniformity over the whole eval set
+    (`eval_i2t_recall@1`, ...; `image` is the first modality). `predict` returns the loss only.
+    """
+
+    loss_is_scaled_for_ga = False
+
+    def __init__(
+        self,
+        model: nn.Module | None = None,
+        args: transformers.TrainingArguments | None = None,
+        *trainer_args: Any,
+        mix_config: GeodesicMixupConfig | dict | str | None = None,
+        embedding_keys: tuple[str, str] | None = None,
+        compute_embedding_metrics: bool = True,
+        **kwargs: Any,
+    ):
+        self.mix_config = _resolve_config(mix_config, args)
+        if embedding_keys is not None and len(embedding_keys) != 2:
+            raise ValueError(f"embedding_keys must be two output names (first, second), got {embedding_keys!r}.")
+        self.embedding_keys = tuple(embedding_keys) if embedding_keys is not None else None
+        self.compute_embedding_metrics = compute_embedding_metrics
+        super().__init__(model, args, *trainer_args, **kwargs)
+        if Version(transformers.__version__) < Version("5.19.0"):
+            self.model_accepts_loss_kwargs = False  # older transformers: the only way to get GA division
+        if self.model is not None:
+            logit_scales(self.model)  # fail at construction when the contract is not met
+            self._tag_model()
+        self._plan_step, self._micro_step = -1, 0
+        self._stats = torch.zeros(6, dtype=torch.float64)  # Σ contrastive, m², uni-modal, λ, factor; count
+        self._eval_embeds: list[tuple[Tensor, Tensor]] | None = None
+        self.last_lambdas: tuple[float, float] | None = None
+
+    # ------------------------------------------------------------------------------------------------ helpers
+    def _gathering(self) -> bool:
+        return (
+            self.mix_config.gather_across_processes
+            and dist.is_available()
+            and dist.is_initialized()
+            and dist.get_world_size() > 1
+        )
+
+    def _lambda_generator(self, shared: bool) -> torch.Generator:
+        step = self.state.global_step
+        self._micro_step = self._micro_step + 1 if step == self._plan_step else 0
+        self._plan_step = step
+        process = 0 if shared else self.args.process_index
+        return make_generator(self.args.seed, process, step, self._micro_step)
+
+    def _schedule_factor(self) -> float:
+        max_steps = self.state.max_steps
+        progress = self.state.global_step / max_steps if max_steps and max_steps > 0 else 0.0
+        return self.mix_config.schedule_factor(progress, self.state.epoch or 0.0)
+
+    def _embeddings(self, outputs: Any) -> tuple[Tensor, Tensor]:
+        def get(key: str) -> Tensor | None:
+            try:
+                return outputs[key]
+            except (KeyError, TypeError):
+                return getattr(outputs, key, None)
+
+        if self.embedding_keys is not None:
+            keys = self.embedding_keys
+        else:
+            first = next((k for k in FIRST_MODALITY_KEYS if get(k) is not None), None)
+            keys = (first, TEXT_KEY) if first is not None else None
+        values = [get(k) for k in keys] if keys is not None else [None]
+        if any(v is None for v in values):
+            available = list(outputs.keys()) if hasattr(outputs, "keys") else type(outputs).__name__
+            raise ValueError(
+                f"The model output has no {keys or ('image_embeds or audio_embeds', TEXT_KEY)} (it has {available}); "
+                "pass embedding_keys=(first, second) to GeodesicMixupTrainer."
+            )
+        return values[0], values[1]
+
+    # --------------------------------------------------------------------------------------------------- loss
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Tensor | int | None = None,
+    ):
+        inputs = {k: v for k, v in inputs.items() if k not in ("labels", "return_loss")}
+        outputs = model(**inputs)
+        first, text = self._embeddings(outputs)
+        scale, scale_text = logit_scales(self.accelerator.unwrap_model(model))
+        config = self.mix_config
+        if model.training:
+            gathering = self._gathering()
+            factor = self._schedule_factor()
+            lam, lam_unimodal = config.sample_lambdas(self._lambda_generator(shared=gathering))
+            all_first = all_text = None
+            offset = 0
+            if gathering:
+                all_first, offset = gather_with_grad(first)
+                all_text, _ = gather_with_grad(text)
+            parts = geodesic_mixup_loss(
+                first,
+                text,
+                scale,
+                lam,
+                weight=config.weight * factor,
+                logit_scale_text=scale_text,
+                mixed_logit_scale=config.mixed_logit_scale,
+                unimodal_weight=config.unimodal_weight * factor,
+                unimodal_lam=lam_unimodal,
+                all_image_embeds=all_first,
+                all_text_embeds=all_text,
+                offset=offset,
+                return_components=True,
+            )
+            self.last_lambdas = (lam, lam_unimodal)
+            values = torch.stack([parts["contrastive_loss"], parts["m2_loss"], parts["unimodal_loss"]]).detach()
+            self._stats[:3] += values.cpu().double()  # one device sync for the three logged components
+            self._stats[3:] += torch.tensor([lam, factor, 1.0], dtype=torch.float64)
+        else:
+            parts = geodesic_mixup_loss(
+                first, text, scale, weight=0.0, logit_scale_text=scale_text, return_components=True
+            )
+            if self._eval_embeds is not None:
+                self._eval_embeds.append(self.accelerator.gather_for_metrics((first.detach(), text.detach())))
+        loss = parts["loss"]
+        return (loss, outputs) if return_outputs else loss
+
+    def prediction_step(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        prediction_loss_only: bool,
+        ignore_keys: list[str] | None = None,
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """The unmixed contrastive loss of the batch; no logits or labels are returned."""
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    def evaluation_loop(
+        self,
+        dataloader: Any,
+        description: str,
+        prediction_loss_only: bool | None = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ):
+        self._eval_embeds = [] if self.compute_embedding_metrics else None
+        try:
+            output = super().evaluation_loop(
+                dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
+            )
+        finally:
+            collected, self._eval_embeds = self._eval_embeds, None
+        if collected:
+            first = torch.cat([c[0] for c in collected]).float().cpu()
+            text = torch.cat([c[1] for c in collected]).float().cpu()
+            if first.shape[0] >= 2:
+                for name, value in retrieval_metrics(first, text).items():
+                    output.metrics[f"{metric_key_prefix}_{name}"] = value
+        return output
+
+    # ------------------------------------------------------------------------------------ logging and saving
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._stats[5] > 0:
+            contrastive, m2, unimodal, lam, factor, count = (self._stats / self._stats[5]).tolist()
+            logs["contrastive_loss"] = round(contrastive, 4)
+            logs["m2_loss"] = round(m2, 4)
+            if self.mix_config.unimodal_weight > 0:
+                logs["unimodal_loss"] = round(unimodal, 4)
+            logs["mix_lambda"] = round(lam, 4)
+            logs["mix_weight"] = round(self.mix_config.weight * factor, 6)
+            self._stats.zero_()
+        super().log(logs, start_time)
+
+
+def _resolve_config(mix_config: MixConfig | dict | str | None, args: Any) -> GeodesicMixupConfig:
+    """The recipe: the `mix_config` argument, else a `GeodesicMixupConfig` in `args.mix_config`, else the default."""
+    if mix_config is not None:
+        config = get_mix_config(mix_config)
+    else:
+        from_args = getattr(args, "mix_config", None)
+        default = get_mix_config(None)  # MixTrainingArguments resolves a missing recipe to this
+        if from_args is None or (type(from_args) is type(default) and from_args == default):
+            config = GeodesicMixupConfig()
+        else:
+            config = from_args if isinstance(from_args, MixConfig) else get_mix_config(from_args)
+    if not isinstance(config, GeodesicMixupConfig):
+        raise TypeError(
+            f"GeodesicMixupTrainer takes a GeodesicMixupConfig (mix_type='geodesic_mixup'), got "
+            f"{type(config).__name__} (mix_type={config.mix_type!r})."
+        )
+    return config
