@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from hfmix.mixers.mixup import mixup, union_mask
 from hfmix.sampling import MixPlan
+from hfmix.signal_mixing import LambdaCorrection, corrected_lambda, rms_normalize, snr_lambda, time_first
 
 
 LEVELS = ("inputs", "embeddings", "hidden", "pooled")
@@ -103,7 +104,7 @@ def mixing(model: nn.Module, inputs: dict[str, Any], plan: MixPlan, level: str) 
         raise ValueError(f"level must be one of {list(LEVELS)}, got {level!r}.")
     inputs = dict(inputs)
     if level == "inputs":
-        yield mix_continuous_inputs(inputs, plan)
+        yield mix_continuous_inputs(inputs, plan)[0]
     elif level == "embeddings":
         yield _mix_embeddings(model, inputs, plan)
     elif level == "hidden":
@@ -114,22 +115,41 @@ def mixing(model: nn.Module, inputs: dict[str, Any], plan: MixPlan, level: str) 
             yield inputs
 
 
-def mix_continuous_inputs(inputs: dict[str, Any], plan: MixPlan) -> dict[str, Any]:
+def mix_continuous_inputs(
+    inputs: dict[str, Any],
+    plan: MixPlan,
+    lambda_correction: LambdaCorrection = "none",
+    loudness_normalization: bool = False,
+) -> tuple[dict[str, Any], MixPlan]:
+    """Mix the continuous inputs (waveforms, spectrogram features, inputs_embeds) of a batch.
+
+    Padding (per `attention_mask`, aligned with dim 1 or with the last dim, as Whisper features) is never mixed
+    in; clips may be loudness-normalised first; a plan with `snr_db` is mixed at that SNR. Returns the new inputs
+    and the plan whose λ are the targets' weights (`lambda_correction`, see `hfmix.signal_mixing`).
+    """
     keys = [k for k in CONTINUOUS_INPUTS if isinstance(inputs.get(k), Tensor) and inputs[k].is_floating_point()]
     if not keys:
         raise ValueError(
             "level='inputs' mixes continuous inputs (input_values, input_features, inputs_embeds) and the batch has "
             f"none (keys: {sorted(inputs)}). Token ids cannot be interpolated: use level='embeddings' for text."
         )
-    mask = inputs.get("attention_mask")
+    inputs, mask = dict(inputs), inputs.get("attention_mask")
+    target_plan = None
     for key in keys:
-        x = inputs[key]
+        x, axis = time_first(inputs[key], mask)
         p = plan.to(x.device)
-        aligned = mask is not None and x.dim() >= 2 and mask.shape == x.shape[:2]
-        inputs[key] = mixup(x, p.index, p.lam, mask if aligned else None)
+        valid = None if axis is None else mask.to(x.device).bool()
+        if loudness_normalization:
+            x = rms_normalize(x, valid)
+        lam = p.lam if p.snr_db is None else snr_lambda(x, p.index, p.snr_db, valid, p.mixed)
+        if target_plan is None:
+            correction = "energy" if p.snr_db is not None else lambda_correction
+            target_plan = plan.with_lam(corrected_lambda(x, p.index, lam, valid, correction).to(plan.lam.device))
+        mixed = mixup(x, p.index, lam, valid)
+        inputs[key] = mixed if axis is None or axis == 1 else mixed.movedim(1, -1)
     if mask is not None:
         inputs["attention_mask"] = union_mask(mask, plan.index.to(mask.device))
-    return inputs
+    return inputs, target_plan
 
 
 def _mix_embeddings(model: nn.Module, inputs: dict[str, Any], plan: MixPlan) -> dict[str, Any]:

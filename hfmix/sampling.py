@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,12 +26,15 @@ class MixPlan:
         num_anchors: for partners drawn from the whole dataset, the batch is 2·num_anchors rows: the anchors, then
             their partners (row num_anchors + i is anchor i's). Only the anchors are mixed and enter the loss.
             None: an ordinary batch, every row an anchor.
+        snr_db: (B,) float, for signals mixed at a signal-to-noise ratio instead of at `lam` (level 'inputs'):
+            the interpolation weight is found from the signals' energies when the plan is applied.
     """
 
     index: Tensor
     lam: Tensor
     layer: int | None = None
     num_anchors: int | None = None
+    snr_db: Tensor | None = None
 
     @property
     def mixed(self) -> Tensor:
@@ -52,12 +56,18 @@ class MixPlan:
             raise ValueError("This plan already covers its partner rows.")
         size = len(self.index)
         partners = torch.arange(size, 2 * size)
+        snr = None if self.snr_db is None else torch.cat([self.snr_db, torch.zeros(size)])
         return MixPlan(
-            torch.cat([self.index, partners]), torch.cat([self.lam, torch.ones(size)]), self.layer, num_anchors=size
+            torch.cat([self.index, partners]), torch.cat([self.lam, torch.ones(size)]), self.layer, size, snr
         )
 
+    def with_lam(self, lam: Tensor) -> MixPlan:
+        """The same pairing with other weights (e.g. λ corrected for what was really mixed)."""
+        return dataclasses.replace(self, lam=lam, snr_db=None)
+
     def to(self, device: torch.device | str) -> MixPlan:
-        return MixPlan(self.index.to(device), self.lam.to(device), self.layer, self.num_anchors)
+        snr = None if self.snr_db is None else self.snr_db.to(device)
+        return MixPlan(self.index.to(device), self.lam.to(device), self.layer, self.num_anchors, snr)
 
     def __len__(self) -> int:
         return len(self.index)

@@ -20,8 +20,10 @@ ProblemType = Literal[
 IGNORE_INDEX = -100
 
 
-def mix_targets(labels: Tensor, plan: MixPlan, num_classes: int | None = None) -> Tensor:
+def mix_targets(labels: Tensor, plan: MixPlan, num_classes: int | None = None, union: bool = False) -> Tensor:
     """ỹ = λ·y + (1 − λ)·y[index]. Integer class ids (B,) become soft targets (B, num_classes) first.
+
+    `union=True` (multi-label 0/1 targets): a mixed row gets max(y, y[index]), the labels of both clips.
 
     Args:
         labels: (B,) long class ids, or (B, ...) float (one-hot/soft, multi-label or regression targets).
@@ -31,6 +33,9 @@ def mix_targets(labels: Tensor, plan: MixPlan, num_classes: int | None = None) -
         if num_classes is None:
             raise ValueError("Integer class labels need num_classes to become soft targets.")
         labels = F.one_hot(labels.long(), num_classes)
+    if union:
+        mixed = plan.mixed.to(labels.device).reshape(-1, *([1] * (labels.dim() - 1)))
+        return torch.where(mixed, torch.maximum(labels, labels[plan.index]), labels).float()
     return mixup(labels.float(), plan.index, plan.lam)
 
 
@@ -116,11 +121,12 @@ def mixed_loss(
     plan: MixPlan | None,
     problem_type: ProblemType,
     label_smoothing: float = 0.0,
+    multi_label: str = "interpolate",
 ) -> Tensor:
     """The training loss of a (possibly mixed) batch, a mean over rows, computed in float32.
 
     single-label: soft CE against mixed (and optionally smoothed) targets; multi-label: BCE with logits against
-    mixed targets; regression: MSE against mixed values; token classification: interpolated per-example CE.
+    mixed targets (or their union, `multi_label="union"`); regression: MSE against mixed values; token classification: interpolated per-example CE.
     `plan=None` is the unmixed loss (evaluation). A plan with `num_anchors` (partners from the dataset) trains on
     the anchor rows only: the partner rows that follow them only lent their inputs.
     """
@@ -136,7 +142,8 @@ def mixed_loss(
         return interpolate_losses(own, partner, plan.lam[:rows]).mean()
     if problem_type == "regression":
         return F.mse_loss(logits.reshape(labels.shape)[:rows], mix_targets(labels.float(), plan)[:rows])
-    targets = mix_targets(labels, plan, num_classes=logits.shape[-1])[:rows]
+    union = problem_type == "multi_label_classification" and multi_label == "union"
+    targets = mix_targets(labels, plan, num_classes=logits.shape[-1], union=union)[:rows]
     logits = logits[:rows]
     if problem_type == "single_label_classification":
         if label_smoothing:

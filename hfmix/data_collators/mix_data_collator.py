@@ -75,7 +75,7 @@ class MixDataCollator:
             num_anchors=None if anchors is None else int(anchors),
         )
         if self.mix_config.level == "inputs":
-            batch = mix_continuous_inputs(batch, plan)
+            batch, plan = mix_continuous_inputs(batch, plan, *signal_options(self.mix_config))
         if self.soft_labels:
             if labels is None:
                 raise ValueError("soft_labels=True but the batch has no `labels`.")
@@ -83,7 +83,9 @@ class MixDataCollator:
                 raise ValueError(
                     "soft_labels=True with integer class labels needs num_labels=model.config.num_labels."
                 )
-            batch["labels"] = mix_targets(labels, plan, num_classes=self.num_labels)
+            batch["labels"] = mix_targets(
+                labels, plan, num_classes=self.num_labels, union=getattr(self.mix_config, "multi_label", "") == "union"
+            )
             if anchors is not None:  # a plain loop trains on the mixed anchors only
                 batch = {k: anchor_rows(v, len(plan), plan.anchors) for k, v in batch.items()}
             return batch
@@ -93,6 +95,11 @@ class MixDataCollator:
         if anchors is not None:
             batch[ANCHORS_KEY] = anchors
         return batch
+
+
+def signal_options(config: MixConfig) -> tuple[str, bool]:
+    """(lambda_correction, loudness_normalization) of a recipe, for `mix_continuous_inputs`."""
+    return getattr(config, "lambda_correction", "none"), getattr(config, "loudness_normalization", False)
 
 
 def pop_plan(inputs: dict[str, Any]) -> MixPlan | None:

@@ -7,6 +7,7 @@ Verma et al., "Manifold Mixup", ICML 2019, arXiv:1806.05236.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -117,6 +118,29 @@ class MixupConfig(MixConfig):
         default=1.0,
         metadata={"help": "Fraction of training after which mixing switches off, in (0, 1]; 1.0 = mix throughout."},
     )
+    lambda_correction: Literal["none", "length", "energy"] = field(
+        default="length",
+        metadata={
+            "help": "level='inputs': the target weight of a mixed clip is its own share of what was really mixed "
+            "(clips of different lengths only overlap): by 'length', by 'energy', or the drawn λ ('none')."
+        },
+    )
+    loudness_normalization: bool = field(
+        default=False, metadata={"help": "level='inputs': scale each clip to unit RMS before mixing."}
+    )
+    snr_db: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "level='inputs': mix the partner at a signal-to-noise ratio drawn uniformly from [low, high] dB "
+            "(own clip over partner) instead of at Beta-λ; targets follow the energy share."
+        },
+    )
+    multi_label: Literal["interpolate", "union"] = field(
+        default="interpolate",
+        metadata={
+            "help": "Multi-label targets of a mixed row: λ·y_i + (1 − λ)·y_j, or the union max(y_i, y_j) (AST-style)."
+        },
+    )
 
     citation = CITATION
 
@@ -129,6 +153,11 @@ class MixupConfig(MixConfig):
             raise ValueError(f"mix_stop must be in (0, 1], got {self.mix_stop}.")
         if not self.bandwidth > 0:
             raise ValueError(f"bandwidth must be > 0, got {self.bandwidth}.")
+        if self.snr_db is not None:
+            if len(self.snr_db) != 2 or self.snr_db[0] > self.snr_db[1]:
+                raise ValueError(f"snr_db must be [low, high] in dB with low <= high, got {list(self.snr_db)}.")
+            if self.level != "inputs":
+                raise ValueError(f"snr_db mixes signals and needs level='inputs', got level={self.level!r}.")
         if self.layers is not None:
             if not self.layers or any(k < 1 for k in self.layers):
                 raise ValueError(f"layers must be a non-empty list of 1-based layer numbers, got {list(self.layers)}.")
@@ -188,6 +217,10 @@ class MixupConfig(MixConfig):
             index=index,
             layers=layers,
         )
+        if self.snr_db is not None:
+            low, high = self.snr_db
+            snr = low + (high - low) * torch.rand(len(plan), generator=generator)
+            plan = dataclasses.replace(plan, snr_db=torch.where(plan.mixed, snr, torch.zeros_like(snr)))
         return plan if num_anchors is None else plan.with_partner_rows()
 
     def dataset_partners(self, labels: Tensor | None, num_rows: int, *, generator: torch.Generator) -> Tensor:

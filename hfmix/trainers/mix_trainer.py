@@ -12,7 +12,7 @@ from torch import nn
 from transformers import Trainer, TrainerCallback
 
 from hfmix.config import MixConfig
-from hfmix.data_collators.mix_data_collator import MixDataCollator, pop_plan
+from hfmix.data_collators.mix_data_collator import MixDataCollator, pop_plan, signal_options
 from hfmix.partnered_dataset import (
     ANCHORS_KEY,
     PARTNER_KEY,
@@ -21,7 +21,15 @@ from hfmix.partnered_dataset import (
     anchor_rows,
     dataset_labels,
 )
-from hfmix.placement import find_head, find_layer_stack, input_embeddings, mixing, num_layers, unwrap_model
+from hfmix.placement import (
+    find_head,
+    find_layer_stack,
+    input_embeddings,
+    mix_continuous_inputs,
+    mixing,
+    num_layers,
+    unwrap_model,
+)
 from hfmix.registry import get_mix_config
 from hfmix.sampling import MixPlan, make_generator
 from hfmix.targets import infer_problem_type, mix_targets, mixed_loss
@@ -185,7 +193,10 @@ class MixTrainer(RecipeSavingMixin, Trainer):
                     labels = labels[:anchors]
 
         base_model = unwrap_model(self.accelerator.unwrap_model(model))
-        if plan is not None and not applied:
+        if plan is not None and not applied and level == "inputs":
+            forward_inputs, plan = mix_continuous_inputs(inputs, plan, *signal_options(self.mix_config))
+            outputs = model(**forward_inputs)
+        elif plan is not None and not applied:
             with mixing(base_model, inputs, plan, level) as forward_inputs:
                 outputs = model(**forward_inputs)
         else:
@@ -195,12 +206,15 @@ class MixTrainer(RecipeSavingMixin, Trainer):
         config = getattr(base_model, "config", None)
         problem_type = infer_problem_type(getattr(config, "problem_type", None), logits, labels)
         if self.compute_loss_func is not None:
-            targets = labels if plan is None else mix_targets(labels, plan.to(labels.device), logits.shape[-1])
+            union = problem_type == "multi_label_classification" and self.mix_config.multi_label == "union"
+            targets = labels if plan is None else mix_targets(labels, plan.to(labels.device), logits.shape[-1], union)
             if plan is not None and plan.num_anchors is not None:
                 targets, outputs["logits"] = targets[: plan.anchors], logits[: plan.anchors]
             loss = self.compute_loss_func(outputs, targets, num_items_in_batch=num_items_in_batch)
         else:
-            loss = mixed_loss(logits, labels, plan, problem_type, self.args.label_smoothing_factor)
+            loss = mixed_loss(
+                logits, labels, plan, problem_type, self.args.label_smoothing_factor, self.mix_config.multi_label
+            )
         if model.training:
             self._record(plan, labels.shape[0] if plan is None else plan.anchors)
         return (loss, outputs) if return_outputs else loss

@@ -1,0 +1,96 @@
+"""Mixing signals (waveforms, spectrogram frames) of different lengths and loudness, and what λ the mix really has.
+
+When two clips of different lengths are mixed, only their overlap is interpolated and the longer clip's tail
+stays as it is (padding is never mixed in), so the mixed clip is *not* λ·x_i + (1 − λ)·x_j of whole clips: the
+target weight must follow what was actually mixed. The AST dataloader (Gong et al., 2021) and torch-audiomentations
+use the drawn λ regardless. Here the target λ is the own clip's share of the mixed clip's length
+("length") or energy ("energy"):
+
+    length: λ̃ = (λ·|both| + |own only|) / (|both| + |own only| + |partner only|)
+    energy: λ̃ = E_own / (E_own + E_partner), E_own = λ²·Σ_both x_i² + Σ_own only x_i²,
+            E_partner = (1 − λ)²·Σ_both x_j² + Σ_partner only x_j²
+
+Mixing at a signal-to-noise ratio (own clip over partner, in dB) replaces Beta-λ: the interpolation weight that
+gives that energy ratio over the overlap is λ = 1 / (1 + g), g = sqrt(E_i / (E_j · 10^(snr/10))).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+
+LambdaCorrection = Literal["none", "length", "energy"]
+
+
+def time_first(x: Tensor, mask: Tensor | None) -> tuple[Tensor, int | None]:
+    """x with its time axis at dim 1, and where it was: the (B, T) mask's T matches dim 1 or the last dim of x.
+
+    Returns (x, None) when there is no mask or it fits neither axis (then the whole of x is treated as valid).
+    """
+    if mask is None or x.dim() < 2:
+        return x, None
+    if mask.shape == x.shape[:2]:
+        return x, 1
+    if x.dim() >= 3 and mask.shape == (x.shape[0], x.shape[-1]):
+        return x.movedim(-1, 1), x.dim() - 1
+    return x, None
+
+
+def row_energy(x: Tensor, valid: Tensor | None) -> Tensor:
+    """(B,) Σ x² over each row's valid time steps. x: (B, T, ...) time first; valid: (B, T) bool or None."""
+    squares = x.float().pow(2).flatten(2).sum(-1) if x.dim() > 2 else x.float().pow(2)
+    if valid is not None:
+        squares = squares * valid
+    return squares.sum(1)
+
+
+def rms_normalize(x: Tensor, valid: Tensor | None, eps: float = 1e-8) -> Tensor:
+    """Scale each row to unit RMS over its valid time steps (loudness normalisation before mixing).
+
+    x: (B, T, ...) time first; valid: (B, T) bool or None. Silent rows stay silent.
+    """
+    count = (valid.sum(1) if valid is not None else torch.full((x.shape[0],), x.shape[1], device=x.device)).float()
+    per_step = x[0, 0].numel()
+    rms = (row_energy(x, valid) / (count * per_step).clamp(min=1)).sqrt()
+    scale = torch.where(rms > eps, 1 / rms.clamp(min=eps), torch.ones_like(rms))
+    return x * scale.reshape(-1, *([1] * (x.dim() - 1))).to(x.dtype)
+
+
+def snr_lambda(x: Tensor, index: Tensor, snr_db: Tensor, valid: Tensor | None, mixed: Tensor) -> Tensor:
+    """(B,) interpolation weights that mix each row with its partner at `snr_db` (B,) over their overlap.
+
+    Rows that are not mixed (`mixed` False) or whose partner is silent over the overlap keep λ = 1.
+    """
+    both = None if valid is None else valid & valid[index]
+    own, partner = row_energy(x, both), row_energy(x[index], both)
+    gain = (own / (partner * 10 ** (snr_db.float() / 10)).clamp(min=1e-12)).sqrt()
+    lam = 1 / (1 + gain)
+    return torch.where(mixed & (partner > 0) & (own > 0), lam, torch.ones_like(lam))
+
+
+def corrected_lambda(
+    x: Tensor, index: Tensor, lam: Tensor, valid: Tensor | None, correction: LambdaCorrection
+) -> Tensor:
+    """(B,) the own clip's share of each mixed clip, by length or energy (module docstring); "none" returns λ.
+
+    x: (B, T, ...) time first, *before* mixing; lam: (B,) the interpolation weights used; valid: (B, T) bool.
+    """
+    if correction == "none":
+        return lam
+    lam = lam.float()
+    if valid is None:
+        valid = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+    both, own_only, partner_only = valid & valid[index], valid & ~valid[index], ~valid & valid[index]
+    if correction == "length":
+        own = lam * both.sum(1) + own_only.sum(1)
+        partner = (1 - lam) * both.sum(1) + partner_only.sum(1)
+    elif correction == "energy":
+        own = lam**2 * row_energy(x, both) + row_energy(x, own_only)
+        partner = (1 - lam) ** 2 * row_energy(x[index], both) + row_energy(x[index], partner_only)
+    else:
+        raise ValueError(f"lambda_correction must be 'none', 'length' or 'energy', got {correction!r}.")
+    total = own + partner
+    return torch.where(total > 0, own / total.clamp(min=1e-12), lam)
