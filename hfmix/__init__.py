@@ -5,13 +5,15 @@ __version__ = "0.1.0"
 from hfmix import calibration, embedding_metrics, functional, losses, regression_metrics  # noqa: E402
 from hfmix.config import MixConfig  # noqa: E402
 from hfmix.data_collators import MixDataCollator  # noqa: E402
-from hfmix.mixers import GeodesicMixupConfig, MixupConfig, SupReMixConfig  # noqa: E402
+from hfmix.mixers import CutMixConfig, FMixConfig, GeodesicMixupConfig, MixupConfig, SupReMixConfig  # noqa: E402
 from hfmix.registry import get_mix_config, list_mixers, register_mixer  # noqa: E402
 from hfmix.sampling import MixPlan  # noqa: E402
 from hfmix.trainers import GeodesicMixupTrainer, MixTrainer, MixTrainingArguments, SupReMixTrainer  # noqa: E402
 
 
 __all__ = [
+    "CutMixConfig",
+    "FMixConfig",
     "GeodesicMixupConfig",
     "GeodesicMixupTrainer",
     "MixConfig",

@@ -4,6 +4,8 @@ from hfmix.geodesic import slerp
 from hfmix.losses.geodesic_mixup_loss import geodesic_mixup_loss
 from hfmix.losses.soft_target_cross_entropy import soft_target_cross_entropy
 from hfmix.losses.supremix_loss import supremix_loss
+from hfmix.mixers.cutmix import span_mask
+from hfmix.mixers.fmix import fmix_mask
 from hfmix.mixers.mixup import mixup, union_mask
 from hfmix.pairing import dataset_label_similarity_partners, label_similarity_partners, random_partners
 from hfmix.sampling import sample_lambda, sample_mix_plan
@@ -11,10 +13,9 @@ from hfmix.targets import interpolate_losses, mix_targets
 
 
 __all__ = [
-    "geodesic_mixup_loss",
-    "slerp",
-    "supremix_loss",
     "dataset_label_similarity_partners",
+    "fmix_mask",
+    "geodesic_mixup_loss",
     "interpolate_losses",
     "label_similarity_partners",
     "mix_targets",
@@ -22,6 +23,9 @@ __all__ = [
     "random_partners",
     "sample_lambda",
     "sample_mix_plan",
+    "slerp",
     "soft_target_cross_entropy",
+    "span_mask",
+    "supremix_loss",
     "union_mask",
 ]

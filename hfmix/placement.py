@@ -141,7 +141,7 @@ def mix_continuous_inputs(
         valid = None if axis is None else mask.to(x.device).bool()
         if loudness_normalization:
             x = rms_normalize(x, valid)
-        lam = p.lam if p.snr_db is None else snr_lambda(x, p.index, p.snr_db, valid, p.mixed)
+        lam = _input_weights(x, p, valid)
         if target_plan is None:
             correction = "energy" if p.snr_db is not None else lambda_correction
             target_plan = plan.with_lam(corrected_lambda(x, p.index, lam, valid, correction).to(plan.lam.device))
@@ -150,6 +150,27 @@ def mix_continuous_inputs(
     if mask is not None:
         inputs["attention_mask"] = union_mask(mask, plan.index.to(mask.device))
     return inputs, target_plan
+
+
+def _input_weights(x: Tensor, plan: MixPlan, valid: Tensor | None) -> Tensor:
+    """The interpolation weights for time-first inputs x: λ, SNR-derived λ, or masks along time or frequency."""
+    if plan.snr_db is not None:
+        return snr_lambda(x, plan.index, plan.snr_db, valid, plan.mixed)
+    if plan.masks is None:
+        return plan.lam
+    if plan.masks.axis == "time":
+        return plan.weights(x.shape[1])
+    if x.dim() < 3:
+        raise ValueError(
+            f"axis='frequency' needs spectrogram inputs (B, T, F) or (B, F, T); got shape {tuple(x.shape)}."
+        )
+    return plan.weights(x.shape[2])[:, None, :]
+
+
+def _record_realized(plan: MixPlan, x: Tensor, weights: Tensor, valid: Tensor | None) -> None:
+    """For masked plans, each row's own share of what was really mixed (padding excluded), for the targets."""
+    if plan.masks is not None:
+        plan.masks.realized = corrected_lambda(x, plan.index, weights, valid, "length").cpu()
 
 
 def _mix_embeddings(model: nn.Module, inputs: dict[str, Any], plan: MixPlan) -> dict[str, Any]:
@@ -162,7 +183,9 @@ def _mix_embeddings(model: nn.Module, inputs: dict[str, Any], plan: MixPlan) -> 
     embeds = embedding(inputs.pop("input_ids"))
     p = plan.to(embeds.device)
     mask = inputs.get("attention_mask")
-    inputs["inputs_embeds"] = mixup(embeds, p.index, p.lam, mask)
+    weights = p.weights(embeds.shape[1])
+    _record_realized(p, embeds, weights, None if mask is None else mask.bool())
+    inputs["inputs_embeds"] = mixup(embeds, p.index, weights, mask)
     if mask is not None:
         inputs["attention_mask"] = union_mask(mask, p.index)
     return inputs
@@ -222,9 +245,10 @@ def _mix_hidden(model: nn.Module, plan: MixPlan) -> Iterator[None]:
         hidden = output[0] if isinstance(output, tuple) else output
         p = plan.to(hidden.device)
         mask = seen.get("mask")
-        mixed = mixup(
-            hidden, p.index, p.lam, _key_validity(mask, hidden.shape[1]) if isinstance(mask, Tensor) else None
-        )
+        valid = _key_validity(mask, hidden.shape[1]) if isinstance(mask, Tensor) else None
+        weights = p.weights(hidden.shape[1])
+        _record_realized(p, hidden, weights, valid)
+        mixed = mixup(hidden, p.index, weights, valid)
         return (mixed,) + tuple(output[1:]) if isinstance(output, tuple) else mixed
 
     def widen_mask(arg: _Argument) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,25 @@ from hfmix.pairing import random_partners
 
 
 _SEED_MOD = 2**63 - 1
+
+
+@dataclass
+class PositionMasks:
+    """Per-position mixing weights (FMix, cut-mix), drawn when the mixed tensor's length is known.
+
+    `draw(length, lam, generator) -> (B, length)` in {0, 1} with mean λ_i per row (within rounding); the same seed
+    and length always give the same masks. `realized` is set by the hooks to each row's own share of what was
+    really mixed (padding excluded), which the targets then use.
+    """
+
+    draw: Callable[..., Tensor]
+    lam: Tensor
+    seed: int
+    axis: str = "time"
+    realized: Tensor | None = None
+
+    def weights(self, length: int) -> Tensor:
+        return self.draw(length, self.lam.cpu(), generator=make_generator(self.seed, length)).float()
 
 
 @dataclass(frozen=True)
@@ -28,6 +48,8 @@ class MixPlan:
             None: an ordinary batch, every row an anchor.
         snr_db: (B,) float, for signals mixed at a signal-to-noise ratio instead of at `lam` (level 'inputs'):
             the interpolation weight is found from the signals' energies when the plan is applied.
+        masks: for masked mixing (FMix, cut-mix): the per-position weights replacing `lam` when applied; `lam` is
+            then the share of positions each row keeps.
     """
 
     index: Tensor
@@ -35,6 +57,7 @@ class MixPlan:
     layer: int | None = None
     num_anchors: int | None = None
     snr_db: Tensor | None = None
+    masks: PositionMasks | None = None
 
     @property
     def mixed(self) -> Tensor:
@@ -57,17 +80,23 @@ class MixPlan:
         size = len(self.index)
         partners = torch.arange(size, 2 * size)
         snr = None if self.snr_db is None else torch.cat([self.snr_db, torch.zeros(size)])
-        return MixPlan(
-            torch.cat([self.index, partners]), torch.cat([self.lam, torch.ones(size)]), self.layer, size, snr
-        )
+        masks = None
+        if self.masks is not None:
+            masks = dataclasses.replace(self.masks, lam=torch.cat([self.masks.lam, torch.ones(size)]))
+        lam = torch.cat([self.lam, torch.ones(size)])
+        return MixPlan(torch.cat([self.index, partners]), lam, self.layer, size, snr, masks)
 
     def with_lam(self, lam: Tensor) -> MixPlan:
         """The same pairing with other weights (e.g. λ corrected for what was really mixed)."""
-        return dataclasses.replace(self, lam=lam, snr_db=None)
+        return dataclasses.replace(self, lam=lam, snr_db=None, masks=None)
+
+    def weights(self, length: int) -> Tensor:
+        """The interpolation weights for a tensor of `length` positions: (B,) λ, or (B, length) masks."""
+        return self.lam if self.masks is None else self.masks.weights(length).to(self.lam.device)
 
     def to(self, device: torch.device | str) -> MixPlan:
         snr = None if self.snr_db is None else self.snr_db.to(device)
-        return MixPlan(self.index.to(device), self.lam.to(device), self.layer, self.num_anchors, snr)
+        return MixPlan(self.index.to(device), self.lam.to(device), self.layer, self.num_anchors, snr, self.masks)
 
     def __len__(self) -> int:
         return len(self.index)

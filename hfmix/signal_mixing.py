@@ -74,23 +74,31 @@ def snr_lambda(x: Tensor, index: Tensor, snr_db: Tensor, valid: Tensor | None, m
 def corrected_lambda(
     x: Tensor, index: Tensor, lam: Tensor, valid: Tensor | None, correction: LambdaCorrection
 ) -> Tensor:
-    """(B,) the own clip's share of each mixed clip, by length or energy (module docstring); "none" returns λ.
+    """(B,) the own clip's share of each mixed clip, by length or energy (module docstring).
 
-    x: (B, T, ...) time first, *before* mixing; lam: (B,) the interpolation weights used; valid: (B, T) bool.
+    x: (B, T, ...) time first, *before* mixing; lam: the interpolation weights used, (B,) per row or per
+    position (an FMix / cut-mix mask, (B, T) or (B, 1, F)); valid: (B, T) bool. "none" returns λ per row (the mask
+    mean for per-position weights).
     """
+    weight = lam.float().reshape(lam.shape + (1,) * (x.dim() - lam.dim())).expand(x.shape)
     if correction == "none":
-        return lam
-    lam = lam.float()
+        return weight.flatten(1).mean(1) if lam.dim() > 1 else lam
     if valid is None:
         valid = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-    both, own_only, partner_only = valid & valid[index], valid & ~valid[index], ~valid & valid[index]
+    step = (1,) * (x.dim() - 2)
+    both, own_only, partner_only = (
+        m.reshape(*m.shape, *step) for m in (valid & valid[index], valid & ~valid[index], ~valid & valid[index])
+    )
     if correction == "length":
-        own = lam * both.sum(1) + own_only.sum(1)
-        partner = (1 - lam) * both.sum(1) + partner_only.sum(1)
+        per_step = x[0, 0].numel()
+        own = (weight * both).flatten(1).sum(1) / per_step + own_only.flatten(1).sum(1)
+        partner = ((1 - weight) * both).flatten(1).sum(1) / per_step + partner_only.flatten(1).sum(1)
     elif correction == "energy":
-        own = lam**2 * row_energy(x, both) + row_energy(x, own_only)
-        partner = (1 - lam) ** 2 * row_energy(x[index], both) + row_energy(x[index], partner_only)
+        own_sq, partner_sq = x.float().pow(2), x[index].float().pow(2)
+        own = (weight.pow(2) * own_sq * both + own_sq * own_only).flatten(1).sum(1)
+        partner = ((1 - weight).pow(2) * partner_sq * both + partner_sq * partner_only).flatten(1).sum(1)
     else:
         raise ValueError(f"lambda_correction must be 'none', 'length' or 'energy', got {correction!r}.")
     total = own + partner
-    return torch.where(total > 0, own / total.clamp(min=1e-12), lam)
+    fallback = weight.flatten(1).mean(1)
+    return torch.where(total > 0, own / total.clamp(min=1e-12), fallback)

@@ -17,7 +17,7 @@ from hfmix.sampling import MixPlan, make_generator
 from hfmix.targets import mix_targets
 
 
-PLAN_KEYS = ("mix_index", "mix_lam", "mix_layer", ANCHORS_KEY)
+PLAN_KEYS = ("mix_index", "mix_lam", "mix_layer", ANCHORS_KEY, "mix_masks")
 
 
 @dataclass
@@ -94,6 +94,8 @@ class MixDataCollator:
             batch["mix_layer"] = torch.tensor([plan.layer])
         if anchors is not None:
             batch[ANCHORS_KEY] = anchors
+        if plan.masks is not None:
+            batch["mix_masks"] = plan.masks  # FMix / cut-mix masks, drawn at the model's sequence length
         return batch
 
 
@@ -113,4 +115,5 @@ def pop_plan(inputs: dict[str, Any]) -> MixPlan | None:
         lam.float(),
         None if layer is None else int(layer.reshape(-1)[0]),
         None if anchors is None else int(anchors.reshape(-1)[0]),
+        masks=inputs.pop("mix_masks", None),
     )

@@ -7,10 +7,10 @@ from hfmix.losses.supremix_loss import SupReMixLoss, SupReMixMixtures, draw_supr
 
 __all__ = [
     "GeodesicMixupLoss",
-    "geodesic_mixup_loss",
     "SupReMixLoss",
     "SupReMixMixtures",
     "draw_supremix_mixtures",
+    "geodesic_mixup_loss",
     "soft_target_cross_entropy",
     "supremix_loss",
 ]

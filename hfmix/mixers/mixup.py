@@ -38,7 +38,9 @@ def mixup(x: Tensor, index: Tensor, lam: Tensor | float, mask: Tensor | None = N
     Args:
         x: (B, ...) any continuous tensor (inputs, embeddings, hidden states, targets).
         index: (B,) long, partner of each row.
-        lam: (B,) or a scalar, the weight on the row itself.
+        lam: the weight on the row itself: a scalar, (B,) per row, or per position (FMix / cut-mix masks): a
+            tensor whose shape is a prefix of x's with 1 where it broadcasts, e.g. (B, T) along dim 1 or
+            (B, 1, F) along dim 2.
         mask: optional (B, T) validity of x along dim 1 (1 = real, 0 = padding). Padding is never mixed in:
             where only one of the two rows is real, the output takes that row's value; both real → mixed.
     Returns: (B, ...) same shape and dtype as x.
@@ -50,15 +52,21 @@ def mixup(x: Tensor, index: Tensor, lam: Tensor | float, mask: Tensor | None = N
     weight = torch.as_tensor(lam, dtype=torch.float32, device=x.device)
     if weight.dim() == 0:
         weight = weight.expand(x.shape[0])
-    if weight.shape != (x.shape[0],):
-        raise ValueError(f"lam must be a scalar or have shape ({x.shape[0]},), got {tuple(weight.shape)}.")
+    fits = weight.dim() <= x.dim() and all(w in (1, n) for w, n in zip(weight.shape[1:], x.shape[1:], strict=False))
+    if weight.shape[0] != x.shape[0] or not fits:
+        raise ValueError(
+            f"lam must be a scalar, (B,) = ({x.shape[0]},) or per position with a prefix of x's shape "
+            f"{tuple(x.shape)}, got {tuple(weight.shape)}."
+        )
     if mask is not None:
         if x.dim() < 2 or mask.shape != x.shape[:2]:
             raise ValueError(
                 f"mask must have shape (B, T) = {tuple(x.shape[:2])} to match x, got {tuple(mask.shape)}."
             )
-        own, other = mask.bool(), mask.bool()[index]
-        weight = torch.where(own & other, weight[:, None], torch.where(other, 0.0, 1.0).to(weight))
+        extra = (1,) * max(weight.dim() - 2, 0)
+        own, other = mask.bool().reshape(*mask.shape, *extra), mask.bool()[index].reshape(*mask.shape, *extra)
+        weight = weight if weight.dim() >= 2 else weight[:, None]
+        weight = torch.where(own & other, weight, torch.where(other, 0.0, 1.0).to(weight))
     weight = weight.reshape(weight.shape + (1,) * (x.dim() - weight.dim())).to(x.dtype)
     return weight * x + (1 - weight) * x[index]
 

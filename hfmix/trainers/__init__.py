@@ -6,4 +6,9 @@ from hfmix.trainers.mix_training_args import MixTrainingArguments
 from hfmix.trainers.supremix_trainer import SupReMixTrainer
 
 
-__all__ = ["GeodesicMixupTrainer", "MixTrainer", "MixTrainingArguments", "SupReMixTrainer"]
+__all__ = [
+    "GeodesicMixupTrainer",
+    "MixTrainer",
+    "MixTrainingArguments",
+    "SupReMixTrainer",
+]

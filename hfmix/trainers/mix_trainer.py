@@ -202,6 +202,8 @@ class MixTrainer(RecipeSavingMixin, Trainer):
         else:
             outputs = model(**inputs)
 
+        if plan is not None and plan.masks is not None and plan.masks.realized is not None:
+            plan = plan.with_lam(plan.masks.realized)  # masked mixing: the share of what was really mixed
         logits = outputs["logits"]
         config = getattr(base_model, "config", None)
         problem_type = infer_problem_type(getattr(config, "problem_type", None), logits, labels)
