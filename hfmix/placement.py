@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from hfmix.integrations.peft import virtual_token_count
 from hfmix.mixers.mixup import mixup, union_mask
 from hfmix.sampling import MixPlan
 from hfmix.signal_mixing import LambdaCorrection, corrected_lambda, rms_normalize, snr_lambda, time_first
@@ -202,6 +203,8 @@ def _key_validity(mask: Tensor | None, length: int) -> Tensor | None:
     else:
         allowed = mask != 0
     valid = allowed if allowed.dim() == 2 else allowed.flatten(1, -2).any(1)
+    if valid.shape[1] > length:  # cached / prefix-tuning keys come first; the sequence's own keys are the last
+        valid = valid[:, -length:]
     if valid.shape[1] != length:
         raise ValueError(f"The attention mask covers {valid.shape[1]} positions but the hidden states have {length}.")
     return valid
@@ -236,6 +239,7 @@ def _mix_hidden(model: nn.Module, plan: MixPlan) -> Iterator[None]:
         )
     layer = stack[plan.layer - 1]
     mask_arg = _Argument(layer, "attention_mask")
+    virtual = virtual_token_count(model)  # peft prompt tokens at the front of the sequence: never mixed
     seen: dict[str, Any] = {}
 
     def capture_mask(module: nn.Module, args: tuple, kwargs: dict) -> None:
@@ -247,7 +251,15 @@ def _mix_hidden(model: nn.Module, plan: MixPlan) -> Iterator[None]:
         mask = seen.get("mask")
         valid = _key_validity(mask, hidden.shape[1]) if isinstance(mask, Tensor) else None
         weights = p.weights(hidden.shape[1])
-        _record_realized(p, hidden, weights, valid)
+        if virtual:
+            weights = weights[:, None].expand(hidden.shape[:2]) if weights.dim() == 1 else weights
+            weights = torch.cat([torch.ones_like(weights[:, :virtual]), weights[:, virtual:]], dim=1)
+            if valid is None:
+                valid = torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
+            own_tokens = torch.cat([torch.zeros_like(valid[:, :virtual]), valid[:, virtual:]], dim=1)
+            _record_realized(p, hidden, weights, own_tokens)
+        else:
+            _record_realized(p, hidden, weights, valid)
         mixed = mixup(hidden, p.index, weights, valid)
         return (mixed,) + tuple(output[1:]) if isinstance(output, tuple) else mixed
 

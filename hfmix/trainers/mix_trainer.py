@@ -13,6 +13,7 @@ from transformers import Trainer, TrainerCallback
 
 from hfmix.config import MixConfig
 from hfmix.data_collators.mix_data_collator import MixDataCollator, pop_plan, signal_options
+from hfmix.integrations.peft import fix_prefix_tuning
 from hfmix.partnered_dataset import (
     ANCHORS_KEY,
     PARTNER_KEY,
@@ -65,6 +66,8 @@ class MixTrainer(RecipeSavingMixin, Trainer):
     ):
         collator = kwargs.get("data_collator") or (trainer_args[0] if trainer_args else None)
         self.mix_config = _resolve_config(mix_config, args, collator)
+        if model is not None:
+            fix_prefix_tuning(model)  # peft prefix tuning on transformers 5 (a no-op for every other model)
         super().__init__(model, args, *trainer_args, **kwargs)
         if Version(transformers.__version__) < Version("5.19.0"):
             self.model_accepts_loss_kwargs = False  # older transformers: the only way to get GA division
