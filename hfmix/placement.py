@@ -95,6 +95,21 @@ def input_embeddings(model: nn.Module) -> nn.Module:
 
 
 @contextlib.contextmanager
+def capture_head_input(model: nn.Module) -> Iterator[list[Tensor]]:
+    """Record the input of the model's task head (the pooled representation) during a forward pass.
+
+    Entered before `mixing(..., "pooled")`, it records the representation before it is mixed.
+    """
+    captured: list[Tensor] = []
+    _, head = find_head(model)
+    handle = head.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+@contextlib.contextmanager
 def mixing(model: nn.Module, inputs: dict[str, Any], plan: MixPlan, level: str) -> Iterator[dict[str, Any]]:
     """Apply `plan` at `level` for one forward pass: `with mixing(m, batch, plan, "hidden") as kw: m(**kw)`.
 

@@ -143,6 +143,22 @@ class MixupConfig(MixConfig):
             "(own clip over partner) instead of at Beta-λ; targets follow the energy share."
         },
     )
+    contrastive_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weight of a supervised contrastive term (SupCon) on the pooled representation, added to the "
+            "loss: rows of the same class, or of the same source example (`view_column`), are positives."
+        },
+    )
+    contrastive_temperature: float = field(default=0.1, metadata={"help": "τ of the contrastive term."})
+    view_column: str = field(
+        default="source_index",
+        metadata={
+            "help": "Column naming each row's source example (hfmix.augment writes it): an original and its "
+            "augmented copies are positives of each other. Needed for the contrastive term when labels are not "
+            "class ids (regression, multi-label)."
+        },
+    )
     multi_label: Literal["interpolate", "union"] = field(
         default="interpolate",
         metadata={
@@ -161,6 +177,11 @@ class MixupConfig(MixConfig):
             raise ValueError(f"mix_stop must be in (0, 1], got {self.mix_stop}.")
         if not self.bandwidth > 0:
             raise ValueError(f"bandwidth must be > 0, got {self.bandwidth}.")
+        if self.contrastive_weight < 0 or not self.contrastive_temperature > 0:
+            raise ValueError(
+                f"contrastive_weight must be >= 0 and contrastive_temperature > 0, got {self.contrastive_weight} "
+                f"and {self.contrastive_temperature}."
+            )
         if self.snr_db is not None:
             if len(self.snr_db) != 2 or self.snr_db[0] > self.snr_db[1]:
                 raise ValueError(f"snr_db must be [low, high] in dB with low <= high, got {list(self.snr_db)}.")

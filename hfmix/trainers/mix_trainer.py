@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -14,6 +15,7 @@ from transformers import Trainer, TrainerCallback
 from hfmix.config import MixConfig
 from hfmix.data_collators.mix_data_collator import MixDataCollator, pop_plan, signal_options
 from hfmix.integrations.peft import fix_prefix_tuning
+from hfmix.losses.supremix_loss import supremix_loss
 from hfmix.partnered_dataset import (
     ANCHORS_KEY,
     PARTNER_KEY,
@@ -23,6 +25,7 @@ from hfmix.partnered_dataset import (
     dataset_labels,
 )
 from hfmix.placement import (
+    capture_head_input,
     find_head,
     find_layer_stack,
     input_embeddings,
@@ -153,11 +156,6 @@ class MixTrainer(RecipeSavingMixin, Trainer):
         self._partnered.set_epoch(int(self.state.epoch or 0))
         return self._partnered
 
-    def _set_signature_columns_if_needed(self) -> None:
-        super()._set_signature_columns_if_needed()
-        if PARTNER_KEY not in self._signature_columns:
-            self._signature_columns.append(PARTNER_KEY)  # the partner row must reach the PartnerCollator
-
     # --------------------------------------------------------------------------------------------------- loss
     def compute_loss(
         self,
@@ -170,6 +168,7 @@ class MixTrainer(RecipeSavingMixin, Trainer):
         anchors = inputs.pop(ANCHORS_KEY, None)  # partners from the dataset follow the anchors in this batch
         anchors = plan.num_anchors if plan is not None else None if anchors is None else int(anchors.reshape(-1)[0])
         labels = inputs.pop("labels", None)
+        views = inputs.pop(self.mix_config.view_column, None)
         if labels is None:
             raise ValueError(
                 f"MixTrainer needs `labels` in each batch (keys: {sorted(inputs)}); name the label column "
@@ -196,15 +195,16 @@ class MixTrainer(RecipeSavingMixin, Trainer):
                     labels = labels[:anchors]
 
         base_model = unwrap_model(self.accelerator.unwrap_model(model))
-        if plan is not None and not applied and level == "inputs":
-            forward_inputs, plan = mix_continuous_inputs(inputs, plan, *signal_options(self.mix_config))
-            outputs = model(**forward_inputs)
-        elif plan is not None and not applied:
-            with mixing(base_model, inputs, plan, level) as forward_inputs:
+        contrastive = self.mix_config.contrastive_weight > 0 and model.training
+        with capture_head_input(base_model) if contrastive else contextlib.nullcontext([]) as pooled:
+            if plan is not None and not applied and level == "inputs":
+                forward_inputs, plan = mix_continuous_inputs(inputs, plan, *signal_options(self.mix_config))
                 outputs = model(**forward_inputs)
-        else:
-            outputs = model(**inputs)
-
+            elif plan is not None and not applied:
+                with mixing(base_model, inputs, plan, level) as forward_inputs:
+                    outputs = model(**forward_inputs)
+            else:
+                outputs = model(**inputs)
         if plan is not None and plan.masks is not None and plan.masks.realized is not None:
             plan = plan.with_lam(plan.masks.realized)  # masked mixing: the share of what was really mixed
         logits = outputs["logits"]
@@ -220,9 +220,49 @@ class MixTrainer(RecipeSavingMixin, Trainer):
             loss = mixed_loss(
                 logits, labels, plan, problem_type, self.args.label_smoothing_factor, self.mix_config.multi_label
             )
+        if contrastive:
+            term = self._contrastive_term(pooled[0], labels, views, plan)
+            loss = loss + self.mix_config.contrastive_weight * term
         if model.training:
             self._record(plan, labels.shape[0] if plan is None else plan.anchors)
         return (loss, outputs) if return_outputs else loss
+
+    def _contrastive_term(self, pooled: torch.Tensor, labels: torch.Tensor, views: Any, plan: MixPlan | None):
+        """SupCon (Khosla et al., arXiv:2004.11362) on the pooled representation of the rows that were not mixed
+        before the head (all rows at level='pooled', which is recorded before mixing): positives share a class id,
+        or a source example (`view_column`) when labels are not class ids."""
+        rows = labels.shape[0] if plan is None else plan.anchors
+        z = (pooled[:, 0] if pooled.dim() == 3 else pooled)[:rows]
+        if not labels.is_floating_point() and labels.dim() == 1:
+            groups = labels[:rows]
+        elif views is not None:
+            groups = torch.as_tensor(views, device=z.device).reshape(-1)[:rows]
+        else:
+            raise ValueError(
+                f"The contrastive term needs class ids or a '{self.mix_config.view_column}' column naming each row's "
+                "source example (hfmix.augment adds it); labels here are "
+                f"{labels.dtype} {tuple(labels.shape)}."
+            )
+        keep = torch.ones(rows, dtype=torch.bool, device=z.device)
+        if plan is not None and self.mix_config.level != "pooled":
+            keep = ~plan.mixed[:rows].to(z.device)  # a row mixed before the head stands for two examples
+        if int(keep.sum()) < 2:
+            return z.sum() * 0.0
+        return supremix_loss(
+            z[keep],
+            groups[keep].double(),
+            generator=torch.Generator(),
+            temperature=self.mix_config.contrastive_temperature,
+            distance_weight="none",
+            mix_negatives=False,
+            mix_positives=False,
+        )
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        for column in (PARTNER_KEY, self.mix_config.view_column):
+            if column not in self._signature_columns:
+                self._signature_columns.append(column)  # the partner row and the source ids reach the collator
 
     # ------------------------------------------------------------------------------------ logging and saving
     def _record(self, plan: MixPlan | None, rows: int) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -14,7 +12,7 @@ from transformers import Trainer
 
 from hfmix.losses.supremix_loss import gathered_supremix_loss, supremix_loss
 from hfmix.mixers.supremix import SupReMixConfig
-from hfmix.placement import find_head, unwrap_model
+from hfmix.placement import capture_head_input, find_head, unwrap_model
 from hfmix.registry import get_mix_config
 from hfmix.regression_metrics import regression_scores
 from hfmix.sampling import make_generator
@@ -63,7 +61,7 @@ class SupReMixTrainer(RecipeSavingMixin, Trainer):
         base = unwrap_model(self.accelerator.unwrap_model(model))
         how = self.mix_config.embedding
         if how == "pooled" and _has_head(base):
-            with _head_input(base) as captured:
+            with capture_head_input(base) as captured:
                 outputs = model(**inputs)
             pooled = captured[0]
             return (pooled[:, 0] if pooled.dim() == 3 else pooled), outputs
@@ -197,15 +195,3 @@ def _has_head(model: nn.Module) -> bool:
     except ValueError:
         return False
     return True
-
-
-@contextlib.contextmanager
-def _head_input(model: nn.Module) -> Iterator[list[Tensor]]:
-    """Capture the input of the model's task head during one forward pass."""
-    captured: list[Tensor] = []
-    _, head = find_head(model)
-    handle = head.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
-    try:
-        yield captured
-    finally:
-        handle.remove()
