@@ -472,3 +472,24 @@ def test_sentence_transformers_loss_trains_a_tiny_model(tmp_path):
     assert any("geodesic_mixup" in entry for entry in trainer.state.log_history)
     with pytest.raises(ValueError, match="exactly 2"):
         loss([{"input_ids": torch.ones(2, 3, dtype=torch.long)}] * 3, None)
+
+
+def test_an_evaluation_set_with_no_batch_warns(tmp_path, caplog):
+    import logging
+
+    from hfmix import GeodesicMixupTrainer
+
+    trainer = GeodesicMixupTrainer(
+        model=tiny.clip_model(),
+        args=tf.TrainingArguments(
+            output_dir=str(tmp_path),
+            per_device_eval_batch_size=8,
+            dataloader_drop_last=True,
+            report_to=[],
+            use_cpu=True,
+        ),
+        eval_dataset=tiny.paired_dataset(n=4),
+    )
+    with caplog.at_level(logging.WARNING):
+        metrics = trainer.evaluate()
+    assert not any("recall" in k for k in metrics) and "gave no batch" in caplog.text

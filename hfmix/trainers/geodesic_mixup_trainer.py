@@ -25,6 +25,9 @@ from hfmix.sampling import make_generator
 from hfmix.trainers.recipe_saving import RecipeSavingMixin
 
 
+logger = transformers.logging.get_logger(__name__)
+
+
 FIRST_MODALITY_KEYS = ("image_embeds", "audio_embeds")
 TEXT_KEY = "text_embeds"
 
@@ -222,6 +225,11 @@ class GeodesicMixupTrainer(RecipeSavingMixin, Trainer):
             )
         finally:
             collected, self._eval_embeds = self._eval_embeds, None
+        if self.compute_embedding_metrics and not collected:
+            logger.warning(
+                "GeodesicMixupTrainer: the evaluation set gave no batch, so no retrieval metrics were computed "
+                "(is it smaller than per_device_eval_batch_size with dataloader_drop_last=True?)."
+            )
         if collected:
             first = torch.cat([c[0] for c in collected]).float().cpu()
             text = torch.cat([c[1] for c in collected]).float().cpu()
