@@ -3,9 +3,6 @@ tiny CLIP / CLAP, the embedding metrics, the sentence-transformers loss, and a r
 
 import json
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 import tiny
@@ -30,7 +27,6 @@ from hfmix.trainers.geodesic_mixup_trainer import GeodesicMixupTrainer
 
 
 torch.set_num_threads(1)
-HERE = os.path.dirname(__file__)
 
 
 def unit(*shape, seed=0, dtype=torch.float64):
@@ -365,35 +361,9 @@ def test_trainer_odd_last_batch_and_contract_errors(tmp_path):
         GeodesicMixupTrainer(model=tiny.text_model(), args=trainer_args(tmp_path))
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_two_process_run_matches_the_single_process_full_batch(tmp_path):
     report = tmp_path / "report.json"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([HERE, os.environ.get("PYTHONPATH", "")]),
-        "OMP_NUM_THREADS": "1",
-        "CUDA_VISIBLE_DEVICES": "",
-    }
-    script = os.path.join(HERE, "distributed_geodesic.py")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    command += ["--master_port", str(free_port()), script, str(report)]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
-    try:
-        output, _ = process.communicate(timeout=180)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)  # the launcher and both workers: nothing is left behind
-        output, _ = process.communicate()
-        pytest.fail("the 2-process run did not finish in 180 s:\n" + output[-3000:])
-    assert process.returncode == 0, output[-3000:]
+    tiny.run_two_processes("distributed_geodesic.py", str(report), timeout=180)
     result = json.loads(report.read_text())
     result.pop("max_grad_diff")
     assert result == {
@@ -438,20 +408,15 @@ def test_sentence_transformers_loss_trains_a_tiny_model(tmp_path):
     pytest.importorskip("sentence_transformers")
     from datasets import Dataset
     from sentence_transformers import (
-        SentenceTransformer,
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
-    from sentence_transformers.base.modules import Transformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
 
     from hfmix.integrations.sentence_transformers.geodesic_mixup_loss import GeodesicMixupRankingLoss
 
     rows = tiny.sentiment_rows(24)
     texts = [r["text"] for r in rows]
-    path = tiny.save_tiny_text_model(tmp_path / "bert", texts)
-    encoder = Transformer(path, max_seq_length=32)
-    model = SentenceTransformer(modules=[encoder, Pooling(encoder.get_embedding_dimension(), "mean")])
+    model = tiny.sentence_transformer(tmp_path / "bert", texts)
     loss = GeodesicMixupRankingLoss(model, weight=0.5)
     assert loss.get_config_dict()["weight"] == 0.5 and "oh2023geodesic" in loss.citation
     data = Dataset.from_dict({"anchor": texts[:16], "positive": [t.upper() for t in texts[:16]]})

@@ -154,15 +154,6 @@ def test_clear_errors():
     )
 
 
-def tiny_sentence_transformer(tmp_path, texts):
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Transformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
-
-    encoder = Transformer(tiny.save_tiny_text_model(tmp_path / "bert", texts), max_seq_length=32)
-    return SentenceTransformer(modules=[encoder, Pooling(encoder.get_embedding_dimension(), "mean")])
-
-
 def test_sentence_transformers_loss_is_supremix_and_trains(tmp_path):
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -170,7 +161,7 @@ def test_sentence_transformers_loss_is_supremix_and_trains(tmp_path):
     from hfmix.integrations.sentence_transformers import SupReMixLoss as STSupReMixLoss
 
     texts = [r["text"] for r in tiny.sentiment_rows(24)]
-    model = tiny_sentence_transformer(tmp_path, texts)
+    model = tiny.sentence_transformer(tmp_path / "bert", texts)
     loss = STSupReMixLoss(model, temperature=0.2, num_positive_mixtures=4, seed=3)
     assert loss.get_config_dict()["temperature"] == 0.2 and "arXiv:2309.16633" in loss.citation
     # the value: supremix_loss on the two views' sentence embeddings, mixtures from the loss's generator

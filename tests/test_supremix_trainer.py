@@ -2,9 +2,6 @@
 trains, the linear probe recovers a linear target, 2 processes equal 1 process on the full batch."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import tiny
@@ -89,27 +86,8 @@ def test_linear_probe_recovers_a_linear_target_and_writes_the_head(tmp_path):
 
 
 def test_two_processes_equal_one_process_on_the_full_batch(tmp_path):
-    here = os.path.dirname(__file__)
     report = tmp_path / "two.pt"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]),
-        "OMP_NUM_THREADS": "1",
-        "CUDA_VISIBLE_DEVICES": "",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        tiny.free_port(),
-        os.path.join(here, "supremix_distributed.py"),
-        str(report),
-    ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    tiny.run_two_processes("supremix_distributed.py", str(report))
     two = torch.load(report)
     import supremix_distributed
 

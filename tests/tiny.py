@@ -329,3 +329,49 @@ def free_port() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return str(s.getsockname()[1])
+
+
+def run_two_processes(script: str, *args: str, timeout: int = 240) -> str:
+    """Run tests/<script> under `torchrun --nproc_per_node 2` on the CPU (gloo) and return its output; a run that
+    fails or outlives `timeout` fails the test, and on a timeout the launcher and both workers are killed."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", free_port()]
+    process = subprocess.Popen(
+        [*command, os.path.join(here, script), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        output, _ = process.communicate()
+        pytest.fail(f"the 2-process run of {script} did not finish in {timeout} s:\n" + output[-3000:])
+    if process.returncode != 0:
+        pytest.fail(f"the 2-process run of {script} failed:\n" + output[-3000:])
+    return output
+
+
+def sentence_transformer(directory, texts):
+    """A tiny sentence-transformers model: the tiny BERT saved in `directory` (vocabulary from `texts`) + mean pooling."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    encoder = Transformer(save_tiny_text_model(directory, texts), max_seq_length=32)
+    return SentenceTransformer(modules=[encoder, Pooling(encoder.get_embedding_dimension(), "mean")])
