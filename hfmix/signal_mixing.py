@@ -80,11 +80,13 @@ def corrected_lambda(
     position (an FMix / cut-mix mask, (B, T) or (B, 1, F)); valid: (B, T) bool. "none" returns λ per row (the mask
     mean for per-position weights).
     """
-    weight = lam.float().reshape(lam.shape + (1,) * (x.dim() - lam.dim())).expand(x.shape)
     if correction == "none":
-        return weight.flatten(1).mean(1) if lam.dim() > 1 else lam
+        return lam if lam.dim() == 1 else lam.float().flatten(1).mean(1)
     if valid is None:
         valid = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+    if lam.dim() == 1:  # one λ per row: counts and energies per row, no (B, T) weights
+        return _row_corrected_lambda(x, index, lam.float(), valid, correction)
+    weight = lam.float().reshape(lam.shape + (1,) * (x.dim() - lam.dim())).expand(x.shape)
     step = (1,) * (x.dim() - 2)
     both, own_only, partner_only = (
         m.reshape(*m.shape, *step) for m in (valid & valid[index], valid & ~valid[index], ~valid & valid[index])
@@ -102,3 +104,24 @@ def corrected_lambda(
     total = own + partner
     fallback = weight.flatten(1).mean(1)
     return torch.where(total > 0, own / total.clamp(min=1e-12), fallback)
+
+
+def _row_corrected_lambda(
+    x: Tensor, index: Tensor, lam: Tensor, valid: Tensor, correction: LambdaCorrection
+) -> Tensor:
+    both = valid & valid[index]
+    if correction == "length":
+        shared, own_total = both.sum(1), valid.sum(1)
+        own = lam * shared + (own_total - shared)
+        partner = (1 - lam) * shared + (own_total[index] - shared)
+    elif correction == "energy":
+        squares = x.float().pow(2)
+        squares = squares.flatten(2).sum(-1) if squares.dim() > 2 else squares  # (B, T)
+        own_total = (squares * valid).sum(1)
+        own_both, partner_both = (squares * both).sum(1), (squares[index] * both).sum(1)
+        own = lam**2 * own_both + (own_total - own_both)
+        partner = (1 - lam) ** 2 * partner_both + (own_total[index] - partner_both)
+    else:
+        raise ValueError(f"lambda_correction must be 'none', 'length' or 'energy', got {correction!r}.")
+    total = own + partner
+    return torch.where(total > 0, own / total.clamp(min=1e-12), lam)

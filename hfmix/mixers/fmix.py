@@ -43,13 +43,21 @@ def fmix_mask(
         raise ValueError(f"length must be >= 1 and decay_power >= 0, got {length} and {decay_power}.")
     lam = torch.as_tensor(lam, dtype=torch.float64).reshape(-1)
     rows = 1 if shared else len(lam)
-    freqs = torch.fft.rfftfreq(length, dtype=torch.float64)
+    freqs = torch.fft.rfftfreq(length)
     scale = freqs.clamp(min=1.0 / length).pow(-decay_power)
-    noise = torch.randn(2, rows, len(freqs), generator=generator, dtype=torch.float64)
-    grey = torch.fft.irfft(torch.complex(noise[0], noise[1]) * scale, n=length)
-    order = grey.argsort(dim=-1, descending=True, stable=True)
-    ranks = torch.empty_like(order).scatter_(-1, order, torch.arange(length).expand_as(order))
-    return (ranks.expand(len(lam), -1) < (lam * length).round()[:, None]).float()
+    noise = torch.randn(2, rows, len(freqs), generator=generator)
+    grey = torch.fft.irfft(torch.complex(noise[0], noise[1]) * scale, n=length).expand(len(lam), -1)
+    keep = (lam * length).round().long()
+    threshold = torch.stack(  # the keep_i-th largest value of each row, by selection (O(L)), not a sort
+        [row.kthvalue(int(length - k + 1)).values if k > 0 else row.max() for row, k in zip(grey, keep, strict=True)]
+    )[:, None]
+    mask = (grey >= threshold) & (keep[:, None] > 0)
+    ties = mask.sum(1) != keep  # equal noise values straddling the threshold: rank those rows exactly
+    if ties.any():
+        order = grey[ties].argsort(dim=-1, descending=True, stable=True)
+        ranks = torch.empty_like(order).scatter_(-1, order, torch.arange(length).expand_as(order))
+        mask[ties] = ranks < keep[ties, None]
+    return mask.float()
 
 
 @register_mixer("fmix")

@@ -66,9 +66,9 @@ def mixup(x: Tensor, index: Tensor, lam: Tensor | float, mask: Tensor | None = N
         extra = (1,) * max(weight.dim() - 2, 0)
         own, other = mask.bool().reshape(*mask.shape, *extra), mask.bool()[index].reshape(*mask.shape, *extra)
         weight = weight if weight.dim() >= 2 else weight[:, None]
-        weight = torch.where(own & other, weight, torch.where(other, 0.0, 1.0).to(weight))
+        weight = torch.where(other, weight * own, 1.0)  # both real: λ; only the partner real: 0; else: 1
     weight = weight.reshape(weight.shape + (1,) * (x.dim() - weight.dim())).to(x.dtype)
-    return weight * x + (1 - weight) * x[index]
+    return torch.lerp(x[index], x, weight)  # x[index] + λ·(x − x[index]) in one pass
 
 
 def union_mask(mask: Tensor, index: Tensor) -> Tensor:
