@@ -19,7 +19,15 @@ from torch import Tensor, nn
 from hfmix.integrations.peft import virtual_token_count
 from hfmix.mixers.mixup import mixup, union_mask
 from hfmix.sampling import MixPlan
-from hfmix.signal_mixing import LambdaCorrection, corrected_lambda, rms_normalize, snr_lambda, time_first
+from hfmix.signal_mixing import (
+    LambdaCorrection,
+    corrected_lambda,
+    mix_prefix_clips,
+    prefix_lengths,
+    rms_normalize,
+    snr_lambda,
+    time_first,
+)
 
 
 LEVELS = ("inputs", "embeddings", "hidden", "pooled")
@@ -158,10 +166,14 @@ def mix_continuous_inputs(
         if loudness_normalization:
             x = rms_normalize(x, valid)
         lam = _input_weights(x, p, valid)
+        correction = "energy" if p.snr_db is not None else lambda_correction
+        lengths = prefix_lengths(valid) if valid is not None and lam.dim() == 1 else None
+        if lengths is not None:  # clips padded at the end: mix row by row over the real samples
+            mixed, target = mix_prefix_clips(x, p.index, lam, lengths, correction)
+        else:
+            mixed, target = mixup(x, p.index, lam, valid), corrected_lambda(x, p.index, lam, valid, correction)
         if target_plan is None:
-            correction = "energy" if p.snr_db is not None else lambda_correction
-            target_plan = plan.with_lam(corrected_lambda(x, p.index, lam, valid, correction).to(plan.lam.device))
-        mixed = mixup(x, p.index, lam, valid)
+            target_plan = plan.with_lam(target.to(plan.lam.device))
         inputs[key] = mixed if axis is None or axis == 1 else mixed.movedim(1, -1)
     if mask is not None:
         inputs["attention_mask"] = union_mask(mask, plan.index.to(mask.device))

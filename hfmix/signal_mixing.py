@@ -125,3 +125,50 @@ def _row_corrected_lambda(
         raise ValueError(f"lambda_correction must be 'none', 'length' or 'energy', got {correction!r}.")
     total = own + partner
     return torch.where(total > 0, own / total.clamp(min=1e-12), lam)
+
+
+def prefix_lengths(valid: Tensor) -> Tensor | None:
+    """(B,) lengths when every row of the (B, T) mask is real samples then padding (what padding collators make);
+    None otherwise."""
+    first_padding = valid.view(torch.uint8).argmin(dim=1)  # a bool is a byte: no copy
+    lengths = torch.where(valid.all(dim=1), valid.shape[1], first_padding)
+    for row, length in zip(valid, lengths.tolist(), strict=True):
+        if bool(row[length:].any()):  # a real sample after padding
+            return None
+    return lengths
+
+
+def mix_prefix_clips(
+    x: Tensor, index: Tensor, lam: Tensor, lengths: Tensor, correction: LambdaCorrection
+) -> tuple[Tensor, Tensor]:
+    """`mixup` and `corrected_lambda` for clips padded at the end, row by row on the real samples only.
+
+    The same result as the general path (overlap interpolated, the longer clip's tail kept, padding never mixed
+    in) in about two passes over the batch instead of eight. x: (B, T, ...) time first; lam, lengths: (B,).
+    Returns (mixed x, (B,) target weights).
+    """
+    out = x.clone()
+    target = lam.float().clone()
+    for i, (j, weight) in enumerate(zip(index.tolist(), lam.tolist(), strict=True)):
+        if j == i or weight >= 1:
+            continue
+        own_length, partner_length = int(lengths[i]), int(lengths[j])
+        overlap = min(own_length, partner_length)
+        out[i, :overlap] = torch.lerp(x[j, :overlap], x[i, :overlap], weight)
+        if partner_length > own_length:
+            out[i, own_length:partner_length] = x[j, own_length:partner_length]
+        if correction == "length":
+            own = weight * overlap + max(own_length - partner_length, 0)
+            partner = (1 - weight) * overlap + max(partner_length - own_length, 0)
+        elif correction == "energy":
+            own = weight**2 * float(x[i, :overlap].float().pow(2).sum()) + float(
+                x[i, overlap:own_length].float().pow(2).sum()
+            )
+            partner = (1 - weight) ** 2 * float(x[j, :overlap].float().pow(2).sum()) + float(
+                x[j, overlap:partner_length].float().pow(2).sum()
+            )
+        else:
+            continue
+        if own + partner > 0:
+            target[i] = own / (own + partner)
+    return out, target

@@ -120,3 +120,22 @@ def test_trainer_mixes_waveforms_at_an_snr_and_checks_the_recipe(tmp_path):
         MixupConfig(level="inputs", snr_db=[10.0, 0.0])
     with pytest.raises(ValueError, match="lambda_correction"):
         MixupConfig(level="inputs", lambda_correction="loudness")
+
+
+@pytest.mark.parametrize("correction", ["length", "energy", "none"])
+def test_the_row_by_row_path_for_end_padded_clips_equals_the_general_formula(correction):
+    from hfmix.mixers.mixup import mixup
+    from hfmix.signal_mixing import mix_prefix_clips, prefix_lengths
+
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([50, 20, 35, 50, 1, 8])
+    valid = torch.arange(50) < lengths[:, None]
+    x = torch.randn(6, 50, 3, generator=g) * valid[..., None]  # (B, T, F) features, zero padding
+    index, lam = torch.tensor([1, 0, 3, 2, 5, 5]), torch.tensor([0.3, 0.7, 0.5, 0.9, 0.2, 1.0])
+    assert prefix_lengths(valid).tolist() == lengths.tolist()
+    mixed, target = mix_prefix_clips(x, index, lam, lengths, correction)
+    torch.testing.assert_close(mixed, mixup(x, index, lam, valid))
+    torch.testing.assert_close(target, corrected_lambda(x, index, lam, valid, correction))
+    holes = valid.clone()
+    holes[0, 10] = False
+    assert prefix_lengths(holes) is None  # a gap inside a clip: the general path
