@@ -165,12 +165,12 @@ def mix_continuous_inputs(
         valid = None if axis is None else mask.to(x.device).bool()
         if loudness_normalization:
             x = rms_normalize(x, valid)
-        lam = _input_weights(x, p, valid)
         correction = "energy" if p.snr_db is not None else lambda_correction
-        lengths = prefix_lengths(valid) if valid is not None and lam.dim() == 1 else None
+        lengths = prefix_lengths(valid) if valid is not None and p.masks is None else None
         if lengths is not None:  # clips padded at the end: mix row by row over the real samples
-            mixed, target = mix_prefix_clips(x, p.index, lam, lengths, correction)
+            mixed, target = mix_prefix_clips(x, p.index, p.lam, lengths, correction, p.snr_db)
         else:
+            lam = _input_weights(x, p, valid)
             mixed, target = mixup(x, p.index, lam, valid), corrected_lambda(x, p.index, lam, valid, correction)
         if target_plan is None:
             target_plan = plan.with_lam(target.to(plan.lam.device))

@@ -139,21 +139,39 @@ def prefix_lengths(valid: Tensor) -> Tensor | None:
 
 
 def mix_prefix_clips(
-    x: Tensor, index: Tensor, lam: Tensor, lengths: Tensor, correction: LambdaCorrection
+    x: Tensor,
+    index: Tensor,
+    lam: Tensor,
+    lengths: Tensor,
+    correction: LambdaCorrection,
+    snr_db: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """`mixup` and `corrected_lambda` for clips padded at the end, row by row on the real samples only.
 
     The same result as the general path (overlap interpolated, the longer clip's tail kept, padding never mixed
     in) in about two passes over the batch instead of eight. x: (B, T, ...) time first; lam, lengths: (B,).
-    Returns (mixed x, (B,) target weights).
+    With `snr_db` (B,), each row's weight is the one that mixes at that SNR over the overlap (`snr_lambda`) and the
+    targets follow the energy share. Returns (mixed x, (B,) target weights).
     """
     out = x.clone()
     target = lam.float().clone()
+    if snr_db is not None:
+        correction = "energy"
     for i, (j, weight) in enumerate(zip(index.tolist(), lam.tolist(), strict=True)):
         if j == i or weight >= 1:
             continue
         own_length, partner_length = int(lengths[i]), int(lengths[j])
         overlap = min(own_length, partner_length)
+        if snr_db is not None:
+            own_energy, partner_energy = (
+                float(x[i, :overlap].float().pow(2).sum()),
+                float(x[j, :overlap].float().pow(2).sum()),
+            )
+            if own_energy > 0 and partner_energy > 0:
+                gain = (own_energy / (partner_energy * 10 ** (float(snr_db[i]) / 10))) ** 0.5
+                weight = 1 / (1 + gain)
+            else:
+                weight = 1.0  # a silent overlap: nothing to set an SNR against (as `snr_lambda`)
         out[i, :overlap] = torch.lerp(x[j, :overlap], x[i, :overlap], weight)
         if partner_length > own_length:
             out[i, own_length:partner_length] = x[j, own_length:partner_length]

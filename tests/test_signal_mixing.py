@@ -139,3 +139,19 @@ def test_the_row_by_row_path_for_end_padded_clips_equals_the_general_formula(cor
     holes = valid.clone()
     holes[0, 10] = False
     assert prefix_lengths(holes) is None  # a gap inside a clip: the general path
+
+
+def test_snr_mixing_of_end_padded_clips_equals_the_general_path():
+    from hfmix.mixers.mixup import mixup
+    from hfmix.signal_mixing import mix_prefix_clips
+
+    g = torch.Generator().manual_seed(1)
+    lengths = torch.tensor([40, 25, 40, 10])
+    valid = torch.arange(40) < lengths[:, None]
+    x = torch.randn(4, 40, generator=g) * valid
+    x[3] = 0.0  # a silent clip
+    index, lam, snr = torch.tensor([1, 2, 3, 0]), torch.full((4,), 0.5), torch.tensor([0.0, 5.0, -3.0, 10.0])
+    mixed, target = mix_prefix_clips(x, index, lam, lengths, "none", snr)
+    weights = snr_lambda(x, index, snr, valid, torch.ones(4, dtype=torch.bool))
+    torch.testing.assert_close(mixed, mixup(x, index, weights, valid))
+    torch.testing.assert_close(target, corrected_lambda(x, index, weights, valid, "energy"))
