@@ -45,7 +45,6 @@ printed with the table. `--quick` is a smoke run of a few seconds.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
 import sys
@@ -57,6 +56,7 @@ from typing import Any
 import numpy as np
 import torch
 import transformers
+from machine_report import describe_machine
 from transformers import DataCollatorWithPadding, Wav2Vec2FeatureExtractor
 
 import hfmix
@@ -167,17 +167,6 @@ def interleaved(
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    return f"{cpu}, {os.cpu_count()} cores{load}"
-
-
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
     try:
@@ -205,7 +194,7 @@ def main(argv: list[str] | None = None) -> str:
         f"# Collate throughput: hfmix MixDataCollator vs torch-audiomentations Mix (hfmix {hfmix.__version__})",
         "",
         f"command: `{' '.join([sys.executable, *sys.argv])}`",
-        f"machine: {machine()}; {torch.get_num_threads()} torch thread(s)",
+        f"machine: {describe_machine()}; {torch.get_num_threads()} torch thread(s)",
         f"versions: python {platform.python_version()}, torch {torch.__version__}, torchaudio {torchaudio.__version__}, "
         f"torch-audiomentations {version('torch-audiomentations')}, transformers {transformers.__version__}, "
         f"numpy {np.__version__}",

@@ -68,7 +68,6 @@ import json
 import logging
 import math
 import os
-import platform
 import random
 import shlex
 import statistics
@@ -93,6 +92,7 @@ from hfmix.losses import geodesic_mixup_loss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/, also when this file is imported by path
 import spoken_audio  # noqa: E402
+from machine_report import describe_machine
 from spoken_audio import (  # noqa: E402
     ACCENTS,
     DIGITS,
@@ -509,17 +509,6 @@ def overhead_lines(t: dict[str, float]) -> list[str]:
     ]
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    return f"{cpu}, {os.cpu_count()} cores{load}; torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     check_requirements()
@@ -571,7 +560,7 @@ def main(argv: list[str] | None = None) -> None:
         f"# m²-mix vs plain contrastive: Whisper tiny.en + MiniLM audio–text dual encoder (hfmix {hfmix.__version__})",
         "",
         f"command: `{command}`",
-        f"machine: {machine()}",
+        f"machine: {describe_machine()}",
         f"data: {data['n_train']} training clips ({args.train_phrases} phrases × {args.renditions} voices), "
         f"{data['n_test']} held-out clips ({args.test_phrases} unseen phrases, unseen voices, one clip each); "
         f"runs on {sizes} training clips drawn by the seed; heads 384→{args.dim}, {args.steps} steps of batch {args.batch_size}, AdamW lr {args.learning_rate}, "

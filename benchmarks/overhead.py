@@ -78,7 +78,6 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
-import logging
 import os
 import platform
 import shlex
@@ -86,15 +85,14 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import transformers
 from datasets import Dataset
+from machine_report import quiet
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments, default_data_collator
 
 import hfmix
@@ -387,20 +385,6 @@ def report(args: argparse.Namespace, variants: list[Variant], command: str, elap
             f"memory {'meets' if memory_ratio < MEMORY_TARGET else 'MISSES'} ({memory_ratio:.3f})"
         )
     return "\n".join(lines)
-
-
-@contextmanager
-def quiet() -> Iterator[None]:
-    """Silence transformers' and accelerate's informational logging and Python warnings for the run."""
-    level = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    logging.getLogger("accelerate").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            yield
-        finally:
-            transformers.logging.set_verbosity(level)
 
 
 def main(argv: list[str] | None = None) -> None:

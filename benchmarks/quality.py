@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
 import shlex
@@ -74,15 +73,13 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import datasets
 import torch
 import transformers
 from datasets import ClassLabel
+from machine_report import describe_machine, quiet
 from transformers import AutoTokenizer
 
 import hfmix
@@ -400,22 +397,6 @@ def reading(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> list
     return lines
 
 
-def machine() -> str:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    text = f"{cpu}, {platform.system()} {platform.machine()}, {cores} usable CPU cores, torch threads {torch.get_num_threads()}"
-    if torch.cuda.is_available():
-        text += f", GPU {torch.cuda.get_device_name()}"
-    if hasattr(os, "getloadavg"):
-        text += ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-    return text
-
-
 def report(args: argparse.Namespace, done: dict[tuple, dict[str, Any]], command: str, elapsed: float) -> str:
     rows = list(done.values())
     missing = [
@@ -434,7 +415,7 @@ def report(args: argparse.Namespace, done: dict[tuple, dict[str, Any]], command:
             f"- versions: hfmix {hfmix.__version__}, torch {torch.__version__}, transformers "
             f"{transformers.__version__}, datasets {datasets.__version__}, python {platform.python_version()}"
         ),
-        f"- machine: {machine()}",
+        f"- machine: {describe_machine()}",
         f"- model: {embedded_model_path()}",
         f"- data: {embedded_data_path()}",
         (
@@ -467,22 +448,6 @@ def report(args: argparse.Namespace, done: dict[tuple, dict[str, Any]], command:
     if missing:
         lines += ["", f"Missing runs (size/seed/method): {', '.join(missing)}"]
     return "\n".join(lines)
-
-
-@contextmanager
-def quiet() -> Iterator[None]:
-    """Silence transformers', datasets' and accelerate's informational logging and Python warnings."""
-    level = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    logging.getLogger("accelerate").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            yield
-        finally:
-            transformers.logging.set_verbosity(level)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -76,7 +76,6 @@ import argparse
 import copy
 import importlib.util
 import json
-import logging
 import math
 import os
 import platform
@@ -86,14 +85,13 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 import transformers
+from machine_report import describe_machine, quiet
 from torch import Tensor, nn
 
 import hfmix
@@ -509,38 +507,6 @@ def tables(part: str, title: str, methods: tuple[str, ...], rows: list[dict[str,
     return "\n".join(lines)
 
 
-def machine() -> str:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    text = f"{cpu}, {platform.system()} {platform.machine()}, {cores} usable CPU cores, torch threads {torch.get_num_threads()}"
-    if hasattr(os, "getloadavg"):
-        text += ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-    return text
-
-
-@contextmanager
-def quiet() -> Iterator[None]:
-    """Silence transformers', datasets' and accelerate's informational logging and Python warnings."""
-    import datasets
-
-    level = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    logging.getLogger("accelerate").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            yield
-        finally:
-            transformers.logging.set_verbosity(level)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     command = shlex.join(sys.orig_argv if argv is None else ["benchmarks/regression_quality.py", *argv])
@@ -548,7 +514,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    machine_before = machine()
+    machine_before = describe_machine()
     rows: list[dict[str, Any]] = []
 
     def record(row: dict[str, Any]) -> None:
@@ -579,7 +545,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{transformers.__version__}, numpy {np.__version__}, python {platform.python_version()}"
         ),
         f"- machine at start: {machine_before}",
-        f"- machine at end: {machine()}",
+        f"- machine at end: {describe_machine()}",
         f"- seeds: {args.seeds}; wall time {elapsed / 60:.1f} min "
         + ", ".join(f"({p}: {s / 60:.1f} min of runs)" for p, s in part_seconds.items()),
     ]

@@ -91,6 +91,9 @@ import time
 import warnings
 from dataclasses import dataclass
 
+from machine_report import cpu_model, total_memory
+from peak_rss import proc_status, reset_high_water_mark
+
 
 MIB, GIB = 2**20, 2**30
 SIZES = (32, 64, 256, 1024)
@@ -315,22 +318,6 @@ def equality_check(args: argparse.Namespace) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------- one measurement
-def proc_status(field: str) -> int:
-    """A `VmXXX:  123 kB` field of /proc/self/status, in bytes."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
-def reset_high_water_mark() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def child(args: argparse.Namespace) -> None:
@@ -422,23 +409,6 @@ def measure(args: argparse.Namespace, method: str, batch: int) -> Row:
 
 
 # ------------------------------------------------------------------------------------------------------- report
-def total_memory() -> int:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            return int(meminfo.readline().split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def report(args: argparse.Namespace, rows: list[Row], check: list[str], command: str, elapsed: float) -> str:
