@@ -148,7 +148,8 @@ def test_recipe_file_and_override_precedence(tmp_path):
         (["--text_column", "tweet"], "Column 'tweet' is not in the data; its columns are"),
         (["--label_column", "score", "--task", "classification"], "non-integer numbers; use --task regression"),
         (["--label_column", "text", "--task", "regression"], "not numbers; regression needs numeric labels"),
-        (["--recipes", "cutmix"], "Unknown recipe 'cutmix'"),
+        (["--recipes", "nosuchmix"], "Unknown recipe 'nosuchmix'"),
+        (["--recipes", "supremix"], "has a trainer of its own"),
         (["--config", "missing.yaml"], "Recipe file not found"),
     ],
 )
@@ -209,3 +210,11 @@ def test_regression_scores_against_the_formulas():
     a, b = a - a.mean(), b - b.mean()
     assert scores["spearman"] == pytest.approx(float((a * b).sum() / (a.norm() * b.norm())))
     assert math.isnan(regression_scores(torch.ones(4), targets)["pearson"])  # a constant has no correlation
+
+
+def test_compare_runs_the_masked_mixers_by_name(assets, tmp_path):
+    root, model = assets
+    argv = ["compare", "--model_name_or_path", model, "--data", str(root / "tweets.csv"), *FAST]
+    assert main([*argv, "--output_dir", str(tmp_path), "--recipes", "erm", "fmix", "cutmix"]) == 0
+    runs = [row["run"] for row in json.loads((tmp_path / "results.json").read_text())["rows"]]
+    assert runs == ["erm", "fmix-embeddings", "cutmix-embeddings"]

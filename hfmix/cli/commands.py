@@ -41,12 +41,18 @@ def _recipe(name: str, base: MixConfig) -> MixConfig:
             raise ValueError(f"Recipe {name!r} sets a mixup level, but the base recipe is {base.mix_type!r}.")
         return get_mix_config(base, level=name, layers=base.layers if name == "hidden" else None)
     try:
-        return get_mix_config(name)
+        config = get_mix_config(name)
     except (ValueError, OSError) as err:
         raise ValueError(
             f"Unknown recipe {name!r}: use erm, a level ({', '.join(LEVELS)}), a mix_type ({', '.join(list_mixers())}), "
             f"a path to mix_config.json or a Hub repo id. ({err})"
         ) from err
+    if not hasattr(config, "sample_plan"):
+        raise ValueError(
+            f"Recipe {name!r} ({config.mix_type}) has a trainer of its own and does not fine-tune a classifier with "
+            "`hfmix compare/train`; use a mixup-family recipe (mixup, fmix, cutmix, a level) here."
+        )
+    return config
 
 
 def _run_name(config: MixConfig) -> str:
