@@ -81,7 +81,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from machine_report import cpu_model, total_memory
+from machine_report import describe_machine, total_memory
 from peak_rss import proc_status, reset_high_water_mark
 
 
@@ -293,12 +293,7 @@ def report(args: argparse.Namespace, rows: list[Row], command: str, elapsed: flo
             )
         ),
         "",
-        (
-            f"- machine: {cpu_model()}, {platform.machine()} {platform.system()}, "
-            f"{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} usable CPU "
-            f"cores ({os.cpu_count()} total), {memory / GIB:.1f} GiB memory; torch threads "
-            f"{args.threads if args.threads > 0 else 'default'}"
-        ),
+        f"- machine: {describe_machine()}; measured with {args.threads if args.threads > 0 else 'default'} thread(s)",
         (
             f"- versions: hfmix {hfmix.__version__}, torch {torch.__version__}, python {platform.python_version()}; "
             f"wall time {elapsed:.0f} s"

@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
 import random
@@ -79,14 +78,13 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from typing import Any
 
 import datasets
 import peft
 import torch
 import transformers
-from machine_report import describe_machine
+from machine_report import describe_machine, quiet
 from peft import LoraConfig, PromptEncoderConfig, PromptEncoderReparameterizationType, TaskType, get_peft_model
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, TrainingArguments
 
@@ -466,12 +464,7 @@ def main(argv: list[str] | None = None) -> None:
     plan = planned(args)
     done = load_done(args.output, plan)
     if not args.table_only:
-        transformers.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
-        datasets.disable_progress_bars()
-        logging.getLogger("accelerate").setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             run_all(args, plan, done)
     print("\n" + report(args, done, command, time.perf_counter() - started), flush=True)
 

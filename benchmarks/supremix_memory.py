@@ -91,7 +91,7 @@ import time
 import warnings
 from dataclasses import dataclass
 
-from machine_report import cpu_model, total_memory
+from machine_report import describe_machine
 from peak_rss import proc_status, reset_high_water_mark
 
 
@@ -434,7 +434,6 @@ def report(args: argparse.Namespace, rows: list[Row], check: list[str], command:
         seconds = "-" if row.seconds is None else f"{row.seconds:.4f}"
         peak = "-" if row.peak is None else f"{row.peak / MIB:,.1f}"
         lines.append(f"| {row.method} | {row.batch:,} | {row.rows:,} | {row.dim} | {seconds} | {peak} | {row.note} |")
-    memory = total_memory()
     measured = {(row.method, row.batch): row for row in rows if row.seconds is not None}
     ratios = [
         f"B = {row.batch:,}: dense takes {row.peak / max(fast.peak, 1):,.0f}× hfmix's peak memory and "
@@ -448,12 +447,7 @@ def report(args: argparse.Namespace, rows: list[Row], check: list[str], command:
         "",
         *check,
         "",
-        (
-            f"- machine: {cpu_model()}, {platform.machine()} {platform.system()}, "
-            f"{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} usable CPU "
-            f"cores ({os.cpu_count()} total), {memory / GIB:.1f} GiB memory; torch threads "
-            f"{args.threads if args.threads > 0 else 'default'}"
-        ),
+        f"- machine: {describe_machine()}; measured with {args.threads if args.threads > 0 else 'default'} thread(s)",
         (
             f"- versions: hfmix {hfmix.__version__}, torch {torch.__version__}, python {platform.python_version()}; "
             f"wall time {elapsed:.0f} s"
