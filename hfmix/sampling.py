@@ -110,6 +110,20 @@ def plan_seed(*parts: int) -> int:
     return seed
 
 
+class MicroStepCounter:
+    """Numbers the micro-batches of each optimizer step (several under gradient accumulation): calling it with the
+    trainer's global step returns 0, 1, ... within that step. A generator seeded by (step, micro-step) makes a
+    resumed run draw what an uninterrupted one drew."""
+
+    def __init__(self) -> None:
+        self._step, self._micro = -1, 0
+
+    def __call__(self, step: int) -> int:
+        self._micro = self._micro + 1 if step == self._step else 0
+        self._step = step
+        return self._micro
+
+
 def make_generator(*parts: int) -> torch.Generator:
     return torch.Generator().manual_seed(plan_seed(*parts))
 

@@ -17,9 +17,6 @@ from hfmix.sampling import MixPlan, make_generator
 from hfmix.targets import mix_targets
 
 
-PLAN_KEYS = ("mix_index", "mix_lam", "mix_layer", ANCHORS_KEY, "mix_masks")
-
-
 @dataclass
 class MixDataCollator:
     """Collate with `base_collator`, then draw this batch's `MixPlan`.

@@ -21,7 +21,7 @@ from hfmix.losses.geodesic_mixup_loss import geodesic_mixup_loss
 from hfmix.mixers.geodesic_mixup import GeodesicMixupConfig
 from hfmix.placement import unwrap_model
 from hfmix.registry import get_mix_config
-from hfmix.sampling import make_generator
+from hfmix.sampling import MicroStepCounter, make_generator
 from hfmix.trainers.recipe_saving import RecipeSavingMixin
 
 
@@ -100,7 +100,7 @@ class GeodesicMixupTrainer(RecipeSavingMixin, Trainer):
         if self.model is not None:
             logit_scales(self.model)  # fail at construction when the contract is not met
             self._tag_model()
-        self._plan_step, self._micro_step = -1, 0
+        self._micro_steps = MicroStepCounter()
         self._stats = torch.zeros(6, dtype=torch.float64)  # Σ contrastive, m², uni-modal, λ, factor; count
         self._eval_embeds: list[tuple[Tensor, Tensor]] | None = None
         self.last_lambdas: tuple[float, float] | None = None
@@ -116,10 +116,8 @@ class GeodesicMixupTrainer(RecipeSavingMixin, Trainer):
 
     def _lambda_generator(self, shared: bool) -> torch.Generator:
         step = self.state.global_step
-        self._micro_step = self._micro_step + 1 if step == self._plan_step else 0
-        self._plan_step = step
         process = 0 if shared else self.args.process_index
-        return make_generator(self.args.seed, process, step, self._micro_step)
+        return make_generator(self.args.seed, process, step, self._micro_steps(step))
 
     def _schedule_factor(self) -> float:
         max_steps = self.state.max_steps

@@ -35,7 +35,7 @@ from hfmix.placement import (
     unwrap_model,
 )
 from hfmix.registry import get_mix_config
-from hfmix.sampling import MixPlan, make_generator
+from hfmix.sampling import MicroStepCounter, MixPlan, make_generator
 from hfmix.targets import infer_problem_type, mix_targets, mixed_loss
 from hfmix.trainers.recipe_saving import RecipeSavingMixin
 
@@ -78,7 +78,7 @@ class MixTrainer(RecipeSavingMixin, Trainer):
         if isinstance(self.data_collator, MixDataCollator) and self.data_collator.num_layers is None:
             self.data_collator.num_layers = self._num_layers
         self._tag_model()
-        self._plan_step, self._micro_step = -1, 0
+        self._micro_steps = MicroStepCounter()
         self._mix_stats = torch.zeros(3, dtype=torch.float64)  # Σλ over mixed rows, mixed rows, rows
         if getattr(self.mix_config, "pairing_scope", "batch") == "dataset":
             if self.args.dataloader_persistent_workers and self.args.dataloader_num_workers > 0:
@@ -114,9 +114,7 @@ class MixTrainer(RecipeSavingMixin, Trainer):
 
     def _plan_generator(self) -> torch.Generator:
         step = self.state.global_step
-        self._micro_step = self._micro_step + 1 if step == self._plan_step else 0
-        self._plan_step = step
-        return make_generator(self.args.seed, self.args.process_index, step, self._micro_step)
+        return make_generator(self.args.seed, self.args.process_index, step, self._micro_steps(step))
 
     def _get_dataloader(self, dataset: Any, *args: Any, is_training: bool = False, **kwargs: Any):
         collator = self.data_collator

@@ -15,7 +15,7 @@ from hfmix.mixers.supremix import SupReMixConfig
 from hfmix.placement import capture_head_input, find_head, unwrap_model
 from hfmix.registry import get_mix_config
 from hfmix.regression_metrics import regression_scores
-from hfmix.sampling import make_generator
+from hfmix.sampling import MicroStepCounter, make_generator
 from hfmix.trainers.recipe_saving import RecipeSavingMixin
 
 
@@ -52,7 +52,7 @@ class SupReMixTrainer(RecipeSavingMixin, Trainer):
         if Version(transformers.__version__) < Version("5.19.0"):
             self.model_accepts_loss_kwargs = False
         self._tag_model()
-        self._plan_step, self._micro_step, self._eval_batches = -1, 0, 0
+        self._micro_steps, self._eval_batches = MicroStepCounter(), 0
         self.probe: nn.Linear | None = None
 
     # ------------------------------------------------------------------------------------------- embeddings
@@ -121,9 +121,7 @@ class SupReMixTrainer(RecipeSavingMixin, Trainer):
             self._eval_batches += 1
             return make_generator(self.args.seed, -1, self._eval_batches)
         step = self.state.global_step
-        self._micro_step = self._micro_step + 1 if step == self._plan_step else 0
-        self._plan_step = step
-        return make_generator(self.args.seed, step, self._micro_step)
+        return make_generator(self.args.seed, step, self._micro_steps(step))
 
     def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
         self._eval_batches = 0
