@@ -80,6 +80,8 @@ def corrected_lambda(
     position (an FMix / cut-mix mask, (B, T) or (B, 1, F)); valid: (B, T) bool. "none" returns λ per row (the mask
     mean for per-position weights).
     """
+    if correction not in ("none", "length", "energy"):
+        raise ValueError(f"lambda_correction must be 'none', 'length' or 'energy', got {correction!r}.")
     if correction == "none":
         return lam if lam.dim() == 1 else lam.float().flatten(1).mean(1)
     if valid is None:
@@ -95,12 +97,10 @@ def corrected_lambda(
         per_step = x[0, 0].numel()
         own = (weight * both).flatten(1).sum(1) / per_step + own_only.flatten(1).sum(1)
         partner = ((1 - weight) * both).flatten(1).sum(1) / per_step + partner_only.flatten(1).sum(1)
-    elif correction == "energy":
+    else:  # "energy"
         own_sq, partner_sq = x.float().pow(2), x[index].float().pow(2)
         own = (weight.pow(2) * own_sq * both + own_sq * own_only).flatten(1).sum(1)
         partner = ((1 - weight).pow(2) * partner_sq * both + partner_sq * partner_only).flatten(1).sum(1)
-    else:
-        raise ValueError(f"lambda_correction must be 'none', 'length' or 'energy', got {correction!r}.")
     total = own + partner
     fallback = weight.flatten(1).mean(1)
     return torch.where(total > 0, own / total.clamp(min=1e-12), fallback)
@@ -114,15 +114,13 @@ def _row_corrected_lambda(
         shared, own_total = both.sum(1), valid.sum(1)
         own = lam * shared + (own_total - shared)
         partner = (1 - lam) * shared + (own_total[index] - shared)
-    elif correction == "energy":
+    else:  # "energy"
         squares = x.float().pow(2)
         squares = squares.flatten(2).sum(-1) if squares.dim() > 2 else squares  # (B, T)
         own_total = (squares * valid).sum(1)
         own_both, partner_both = (squares * both).sum(1), (squares[index] * both).sum(1)
         own = lam**2 * own_both + (own_total - own_both)
         partner = (1 - lam) ** 2 * partner_both + (own_total[index] - partner_both)
-    else:
-        raise ValueError(f"lambda_correction must be 'none', 'length' or 'energy', got {correction!r}.")
     total = own + partner
     return torch.where(total > 0, own / total.clamp(min=1e-12), lam)
 
