@@ -16,25 +16,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from hfmix.integrations.peft import virtual_token_count
 from hfmix.mixers.mixup import mixup, union_mask
 from hfmix.sampling import MixPlan
-from hfmix.signal_mixing import (
-    LambdaCorrection,
-    corrected_lambda,
-    mix_prefix_clips,
-    prefix_lengths,
-    rms_normalize,
-    snr_lambda,
-    time_first,
-)
+from hfmix.signal_mixing import corrected_lambda, mix_continuous_inputs
 
 
 LEVELS = ("inputs", "embeddings", "hidden", "pooled")
-CONTINUOUS_INPUTS = ("input_values", "input_features", "inputs_embeds")
 _DEPTH_KEYS = ("num_hidden_layers", "encoder_layers", "n_layers", "num_layers", "n_layer")
 _STACK_NAMES = ("layer", "layers", "h", "block", "blocks")
 _HEAD_NAMES = ("classifier", "score")
+PREFIX_PEFT_TYPES = ("PREFIX_TUNING", "CARTRIDGE")  # peft methods whose prompt lives in the keys
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -42,6 +33,19 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     while isinstance(getattr(model, "module", None), nn.Module):
         model = model.module
     return getattr(model, "_orig_mod", model)
+
+
+def virtual_token_count(model: nn.Module) -> int:
+    """How many virtual tokens a peft prompt method prepends to the sequence (prompt tuning, P-tuning): they are
+    never mixed. 0 for other models and for prefix tuning, whose prefix lives in the attention keys, not in the
+    sequence. Duck-typed on peft's `active_peft_config`, so the core needs no peft import."""
+    config = getattr(model, "active_peft_config", None)
+    if config is None or not getattr(config, "is_prompt_learning", False):
+        return 0
+    peft_type = getattr(config, "peft_type", None)
+    if str(getattr(peft_type, "value", peft_type)) in PREFIX_PEFT_TYPES:
+        return 0
+    return int(config.num_virtual_tokens)
 
 
 def num_layers(model: nn.Module) -> int:
@@ -137,62 +141,6 @@ def mixing(model: nn.Module, inputs: dict[str, Any], plan: MixPlan, level: str) 
     else:
         with _mix_head_input(model, plan):
             yield inputs
-
-
-def mix_continuous_inputs(
-    inputs: dict[str, Any],
-    plan: MixPlan,
-    lambda_correction: LambdaCorrection = "none",
-    loudness_normalization: bool = False,
-) -> tuple[dict[str, Any], MixPlan]:
-    """Mix the continuous inputs (waveforms, spectrogram features, inputs_embeds) of a batch.
-
-    Padding (per `attention_mask`, aligned with dim 1 or with the last dim, as Whisper features) is never mixed
-    in; clips may be loudness-normalised first; a plan with `snr_db` is mixed at that SNR. Returns the new inputs
-    and the plan whose λ are the targets' weights (`lambda_correction`, see `hfmix.signal_mixing`).
-    """
-    keys = [k for k in CONTINUOUS_INPUTS if isinstance(inputs.get(k), Tensor) and inputs[k].is_floating_point()]
-    if not keys:
-        raise ValueError(
-            "level='inputs' mixes continuous inputs (input_values, input_features, inputs_embeds) and the batch has "
-            f"none (keys: {sorted(inputs)}). Token ids cannot be interpolated: use level='embeddings' for text."
-        )
-    inputs, mask = dict(inputs), inputs.get("attention_mask")
-    target_plan = None
-    for key in keys:
-        x, axis = time_first(inputs[key], mask)
-        p = plan.to(x.device)
-        valid = None if axis is None else mask.to(x.device).bool()
-        if loudness_normalization:
-            x = rms_normalize(x, valid)
-        correction = "energy" if p.snr_db is not None else lambda_correction
-        lengths = prefix_lengths(valid) if valid is not None and p.masks is None else None
-        if lengths is not None:  # clips padded at the end: mix row by row over the real samples
-            mixed, target = mix_prefix_clips(x, p.index, p.lam, lengths, correction, p.snr_db)
-        else:
-            lam = _input_weights(x, p, valid)
-            mixed, target = mixup(x, p.index, lam, valid), corrected_lambda(x, p.index, lam, valid, correction)
-        if target_plan is None:
-            target_plan = plan.with_lam(target.to(plan.lam.device))
-        inputs[key] = mixed if axis is None or axis == 1 else mixed.movedim(1, -1)
-    if mask is not None:
-        inputs["attention_mask"] = union_mask(mask, plan.index.to(mask.device))
-    return inputs, target_plan
-
-
-def _input_weights(x: Tensor, plan: MixPlan, valid: Tensor | None) -> Tensor:
-    """The interpolation weights for time-first inputs x: λ, SNR-derived λ, or masks along time or frequency."""
-    if plan.snr_db is not None:
-        return snr_lambda(x, plan.index, plan.snr_db, valid, plan.mixed)
-    if plan.masks is None:
-        return plan.lam
-    if plan.masks.axis == "time":
-        return plan.weights(x.shape[1])
-    if x.dim() < 3:
-        raise ValueError(
-            f"axis='frequency' needs spectrogram inputs (B, T, F) or (B, F, T); got shape {tuple(x.shape)}."
-        )
-    return plan.weights(x.shape[2])[:, None, :]
 
 
 def _record_realized(plan: MixPlan, x: Tensor, weights: Tensor, valid: Tensor | None) -> None:

@@ -16,13 +16,18 @@ gives that energy ratio over the overlap is λ = 1 / (1 + g), g = sqrt(E_i / (E_
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
+from hfmix.config import MixConfig
+from hfmix.mixers.mixup import mixup, union_mask
+from hfmix.sampling import MixPlan
+
 
 LambdaCorrection = Literal["none", "length", "energy"]
+CONTINUOUS_INPUTS = ("input_values", "input_features", "inputs_embeds")
 
 
 def time_first(x: Tensor, mask: Tensor | None) -> tuple[Tensor, int | None]:
@@ -188,3 +193,64 @@ def mix_prefix_clips(
         if own + partner > 0:
             target[i] = own / (own + partner)
     return out, target
+
+
+def mix_continuous_inputs(
+    inputs: dict[str, Any],
+    plan: MixPlan,
+    lambda_correction: LambdaCorrection = "none",
+    loudness_normalization: bool = False,
+) -> tuple[dict[str, Any], MixPlan]:
+    """Mix the continuous inputs (waveforms, spectrogram features, inputs_embeds) of a batch.
+
+    Padding (per `attention_mask`, aligned with dim 1 or with the last dim, as Whisper features) is never mixed
+    in; clips may be loudness-normalised first; a plan with `snr_db` is mixed at that SNR. Returns the new inputs
+    and the plan whose λ are the targets' weights (`lambda_correction`, see `hfmix.signal_mixing`).
+    """
+    keys = [k for k in CONTINUOUS_INPUTS if isinstance(inputs.get(k), Tensor) and inputs[k].is_floating_point()]
+    if not keys:
+        raise ValueError(
+            "level='inputs' mixes continuous inputs (input_values, input_features, inputs_embeds) and the batch has "
+            f"none (keys: {sorted(inputs)}). Token ids cannot be interpolated: use level='embeddings' for text."
+        )
+    inputs, mask = dict(inputs), inputs.get("attention_mask")
+    target_plan = None
+    for key in keys:
+        x, axis = time_first(inputs[key], mask)
+        p = plan.to(x.device)
+        valid = None if axis is None else mask.to(x.device).bool()
+        if loudness_normalization:
+            x = rms_normalize(x, valid)
+        correction = "energy" if p.snr_db is not None else lambda_correction
+        lengths = prefix_lengths(valid) if valid is not None and p.masks is None else None
+        if lengths is not None:  # clips padded at the end: mix row by row over the real samples
+            mixed, target = mix_prefix_clips(x, p.index, p.lam, lengths, correction, p.snr_db)
+        else:
+            lam = _input_weights(x, p, valid)
+            mixed, target = mixup(x, p.index, lam, valid), corrected_lambda(x, p.index, lam, valid, correction)
+        if target_plan is None:
+            target_plan = plan.with_lam(target.to(plan.lam.device))
+        inputs[key] = mixed if axis is None or axis == 1 else mixed.movedim(1, -1)
+    if mask is not None:
+        inputs["attention_mask"] = union_mask(mask, plan.index.to(mask.device))
+    return inputs, target_plan
+
+
+def _input_weights(x: Tensor, plan: MixPlan, valid: Tensor | None) -> Tensor:
+    """The interpolation weights for time-first inputs x: λ, SNR-derived λ, or masks along time or frequency."""
+    if plan.snr_db is not None:
+        return snr_lambda(x, plan.index, plan.snr_db, valid, plan.mixed)
+    if plan.masks is None:
+        return plan.lam
+    if plan.masks.axis == "time":
+        return plan.weights(x.shape[1])
+    if x.dim() < 3:
+        raise ValueError(
+            f"axis='frequency' needs spectrogram inputs (B, T, F) or (B, F, T); got shape {tuple(x.shape)}."
+        )
+    return plan.weights(x.shape[2])[:, None, :]
+
+
+def signal_options(config: MixConfig) -> tuple[LambdaCorrection, bool]:
+    """(lambda_correction, loudness_normalization) of a recipe, for `mix_continuous_inputs`."""
+    return getattr(config, "lambda_correction", "none"), getattr(config, "loudness_normalization", False)

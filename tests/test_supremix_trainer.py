@@ -41,7 +41,7 @@ def test_the_trained_loss_is_supremix_on_the_head_input(tmp_path):
     model(**{k: v for k, v in batch.items() if k != "labels"})
     handle.remove()
     expected = supremix_loss(
-        captured[0], batch["labels"].float(), generator=make_generator(0, 0, 0), num_positive_mixtures=4
+        captured[0], batch["labels"].float(), generator=make_generator(0, 0, 0, 0), num_positive_mixtures=4
     )
     torch.testing.assert_close(loss, expected)
 

@@ -47,7 +47,7 @@ def _recipe(name: str, base: MixConfig) -> MixConfig:
             f"Unknown recipe {name!r}: use erm, a level ({', '.join(LEVELS)}), a mix_type ({', '.join(list_mixers())}), "
             f"a path to mix_config.json or a Hub repo id. ({err})"
         ) from err
-    if not hasattr(config, "sample_plan"):
+    if not isinstance(config, MixupConfig):
         raise ValueError(
             f"Recipe {name!r} ({config.mix_type}) has a trainer of its own and does not fine-tune a classifier with "
             "`hfmix compare/train`; use a mixup-family recipe (mixup, fmix, cutmix, a level) here."

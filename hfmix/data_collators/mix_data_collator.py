@@ -10,10 +10,11 @@ import torch
 from torch.utils.data import get_worker_info
 
 from hfmix.config import MixConfig
+from hfmix.mixers.mixup import MixupConfig
 from hfmix.partnered_dataset import ANCHORS_KEY, anchor_rows
-from hfmix.placement import mix_continuous_inputs
 from hfmix.registry import get_mix_config
 from hfmix.sampling import MixPlan, make_generator
+from hfmix.signal_mixing import mix_continuous_inputs, signal_options
 from hfmix.targets import mix_targets
 
 
@@ -45,8 +46,11 @@ class MixDataCollator:
 
     def __post_init__(self) -> None:
         self.mix_config = get_mix_config(self.mix_config)
-        if not hasattr(self.mix_config, "sample_plan"):
-            raise TypeError(f"{type(self.mix_config).__name__} is not a batch-mixing recipe for MixDataCollator.")
+        if not isinstance(self.mix_config, MixupConfig):
+            raise TypeError(
+                f"{type(self.mix_config).__name__} is not a batch-mixing recipe for MixDataCollator; it takes "
+                "MixupConfig and its subclasses (FMixConfig, CutMixConfig)."
+            )
         if self.soft_labels and self.mix_config.level != "inputs":
             raise ValueError("soft_labels=True needs level='inputs': other levels are mixed inside the model.")
         self._generator: torch.Generator | None = None
@@ -94,11 +98,6 @@ class MixDataCollator:
         if plan.masks is not None:
             batch["mix_masks"] = plan.masks  # FMix / cut-mix masks, drawn at the model's sequence length
         return batch
-
-
-def signal_options(config: MixConfig) -> tuple[str, bool]:
-    """(lambda_correction, loudness_normalization) of a recipe, for `mix_continuous_inputs`."""
-    return getattr(config, "lambda_correction", "none"), getattr(config, "loudness_normalization", False)
 
 
 def pop_plan(inputs: dict[str, Any]) -> MixPlan | None:

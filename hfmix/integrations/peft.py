@@ -19,19 +19,11 @@ from typing import Any
 
 from torch import nn
 
+from hfmix.placement import PREFIX_PEFT_TYPES as _PREFIX_TYPES
+from hfmix.placement import virtual_token_count
 
-_PREFIX_TYPES = ("PREFIX_TUNING", "CARTRIDGE")
 
-
-def virtual_token_count(model: nn.Module) -> int:
-    """How many virtual tokens a peft prompt method prepends to the sequence (prompt tuning, P-tuning); 0 for other
-    models and for prefix tuning, whose prefix lives in the attention keys, not in the sequence."""
-    config = getattr(model, "active_peft_config", None)
-    if config is None or not getattr(config, "is_prompt_learning", False):
-        return 0
-    if _peft_type(config) in _PREFIX_TYPES:
-        return 0
-    return int(config.num_virtual_tokens)
+__all__ = ["fix_prefix_tuning", "needs_prefix_tuning_fix", "virtual_token_count"]
 
 
 def needs_prefix_tuning_fix(model: nn.Module) -> bool:

@@ -10,19 +10,14 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import transformers
-from packaging.version import Version
 from torch import Tensor, nn
-from transformers import Trainer
 
-from hfmix.config import MixConfig
 from hfmix.distributed import gather_with_grad
 from hfmix.embedding_metrics import retrieval_metrics
 from hfmix.losses.geodesic_mixup_loss import geodesic_mixup_loss
 from hfmix.mixers.geodesic_mixup import GeodesicMixupConfig
 from hfmix.placement import unwrap_model
-from hfmix.registry import get_mix_config
-from hfmix.sampling import MicroStepCounter, make_generator
-from hfmix.trainers.recipe_saving import RecipeSavingMixin
+from hfmix.trainers.base import RecipeTrainer
 
 
 logger = transformers.logging.get_logger(__name__)
@@ -51,7 +46,7 @@ def logit_scales(model: nn.Module) -> tuple[Tensor, Tensor | None]:
     )
 
 
-class GeodesicMixupTrainer(RecipeSavingMixin, Trainer):
+class GeodesicMixupTrainer(RecipeTrainer):
     """[`~transformers.Trainer`] for contrastive fine-tuning of a dual encoder with geodesic multi-modal mixup.
 
     Works with `CLIPModel` (image–text), `ClapModel` (audio–text; `logit_scale_a` scales the audio → text logits,
@@ -77,7 +72,8 @@ class GeodesicMixupTrainer(RecipeSavingMixin, Trainer):
     (`eval_i2t_recall@1`, ...; `image` is the first modality). `predict` returns the loss only.
     """
 
-    loss_is_scaled_for_ga = False
+    recipe_class = GeodesicMixupConfig
+    default_recipe = "geodesic_mixup"
 
     def __init__(
         self,
@@ -89,18 +85,13 @@ class GeodesicMixupTrainer(RecipeSavingMixin, Trainer):
         compute_embedding_metrics: bool = True,
         **kwargs: Any,
     ):
-        self.mix_config = _resolve_config(mix_config, args)
         if embedding_keys is not None and len(embedding_keys) != 2:
             raise ValueError(f"embedding_keys must be two output names (first, second), got {embedding_keys!r}.")
         self.embedding_keys = tuple(embedding_keys) if embedding_keys is not None else None
         self.compute_embedding_metrics = compute_embedding_metrics
-        super().__init__(model, args, *trainer_args, **kwargs)
-        if Version(transformers.__version__) < Version("5.19.0"):
-            self.model_accepts_loss_kwargs = False  # older transformers: the only way to get GA division
+        super().__init__(model, args, *trainer_args, mix_config=mix_config, **kwargs)
         if self.model is not None:
             logit_scales(self.model)  # fail at construction when the contract is not met
-            self._tag_model()
-        self._micro_steps = MicroStepCounter()
         self._stats = torch.zeros(6, dtype=torch.float64)  # Σ contrastive, m², uni-modal, λ, factor; count
         self._eval_embeds: list[tuple[Tensor, Tensor]] | None = None
         self.last_lambdas: tuple[float, float] | None = None
@@ -113,11 +104,6 @@ class GeodesicMixupTrainer(RecipeSavingMixin, Trainer):
             and dist.is_initialized()
             and dist.get_world_size() > 1
         )
-
-    def _lambda_generator(self, shared: bool) -> torch.Generator:
-        step = self.state.global_step
-        process = 0 if shared else self.args.process_index
-        return make_generator(self.args.seed, process, step, self._micro_steps(step))
 
     def _schedule_factor(self) -> float:
         max_steps = self.state.max_steps
@@ -161,7 +147,7 @@ class GeodesicMixupTrainer(RecipeSavingMixin, Trainer):
         if model.training:
             gathering = self._gathering()
             factor = self._schedule_factor()
-            lam, lam_unimodal = config.sample_lambdas(self._lambda_generator(shared=gathering))
+            lam, lam_unimodal = config.sample_lambdas(self._step_generator(process=0 if gathering else None))
             all_first = all_text = None
             offset = 0
             if gathering:
@@ -248,22 +234,3 @@ class GeodesicMixupTrainer(RecipeSavingMixin, Trainer):
             logs["mix_weight"] = round(self.mix_config.weight * factor, 6)
             self._stats.zero_()
         super().log(logs, start_time)
-
-
-def _resolve_config(mix_config: MixConfig | dict | str | None, args: Any) -> GeodesicMixupConfig:
-    """The recipe: the `mix_config` argument, else a `GeodesicMixupConfig` in `args.mix_config`, else the default."""
-    if mix_config is not None:
-        config = get_mix_config(mix_config)
-    else:
-        from_args = getattr(args, "mix_config", None)
-        default = get_mix_config(None)  # MixTrainingArguments resolves a missing recipe to this
-        if from_args is None or (type(from_args) is type(default) and from_args == default):
-            config = GeodesicMixupConfig()
-        else:
-            config = from_args if isinstance(from_args, MixConfig) else get_mix_config(from_args)
-    if not isinstance(config, GeodesicMixupConfig):
-        raise TypeError(
-            f"GeodesicMixupTrainer takes a GeodesicMixupConfig (mix_type='geodesic_mixup'), got "
-            f"{type(config).__name__} (mix_type={config.mix_type!r})."
-        )
-    return config

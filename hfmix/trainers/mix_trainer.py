@@ -2,45 +2,29 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from typing import Any
 
 import torch
 import transformers
-from packaging.version import Version
 from torch import nn
-from transformers import Trainer, TrainerCallback
+from transformers import TrainerCallback
 
 from hfmix.config import MixConfig
-from hfmix.data_collators.mix_data_collator import MixDataCollator, pop_plan, signal_options
+from hfmix.data_collators.mix_data_collator import MixDataCollator, pop_plan
 from hfmix.integrations.peft import fix_prefix_tuning
-from hfmix.losses.supremix_loss import supremix_loss
-from hfmix.partnered_dataset import (
-    ANCHORS_KEY,
-    PARTNER_KEY,
-    PartnerCollator,
-    PartneredDataset,
-    anchor_rows,
-    dataset_labels,
-)
-from hfmix.placement import (
-    capture_head_input,
-    find_head,
-    find_layer_stack,
-    input_embeddings,
-    mix_continuous_inputs,
-    mixing,
-    num_layers,
-    unwrap_model,
-)
+from hfmix.losses.supervised_contrastive_loss import supervised_contrastive_loss
+from hfmix.mixed_forward import MixedForward, mixed_forward
+from hfmix.mixers.mixup import MixupConfig
+from hfmix.partnered_dataset import ANCHORS_KEY, PARTNER_KEY, PartnerCollator, PartneredDataset, dataset_labels
+from hfmix.placement import find_head, find_layer_stack, input_embeddings, num_layers, unwrap_model
 from hfmix.registry import get_mix_config
-from hfmix.sampling import MicroStepCounter, MixPlan, make_generator
+from hfmix.sampling import MixPlan
 from hfmix.targets import infer_problem_type, mix_targets, mixed_loss
-from hfmix.trainers.recipe_saving import RecipeSavingMixin
+from hfmix.trainers.base import RecipeTrainer
 
 
-class MixTrainer(RecipeSavingMixin, Trainer):
+class MixTrainer(RecipeTrainer):
     """[`~transformers.Trainer`] that mixes training batches with a `MixConfig` recipe.
 
     Change `Trainer` to `MixTrainer` and add `mix_config=...` (or use `MixTrainingArguments(mix_config=...)`); the
@@ -57,7 +41,7 @@ class MixTrainer(RecipeSavingMixin, Trainer):
     exact; a `compute_loss_func` you pass must return a per-micro-batch mean too (it receives mixed targets).
     """
 
-    loss_is_scaled_for_ga = False
+    recipe_class = MixupConfig
 
     def __init__(
         self,
@@ -72,13 +56,9 @@ class MixTrainer(RecipeSavingMixin, Trainer):
         if model is not None:
             fix_prefix_tuning(model)  # peft prefix tuning on transformers 5 (a no-op for every other model)
         super().__init__(model, args, *trainer_args, **kwargs)
-        if Version(transformers.__version__) < Version("5.19.0"):
-            self.model_accepts_loss_kwargs = False  # older transformers: the only way to get GA division
         self._num_layers = self._check_model(self.model) if self.model is not None else None
         if isinstance(self.data_collator, MixDataCollator) and self.data_collator.num_layers is None:
             self.data_collator.num_layers = self._num_layers
-        self._tag_model()
-        self._micro_steps = MicroStepCounter()
         self._mix_stats = torch.zeros(3, dtype=torch.float64)  # Σλ over mixed rows, mixed rows, rows
         if getattr(self.mix_config, "pairing_scope", "batch") == "dataset":
             if self.args.dataloader_persistent_workers and self.args.dataloader_num_workers > 0:
@@ -111,10 +91,6 @@ class MixTrainer(RecipeSavingMixin, Trainer):
         return self.mix_config.prob > 0 and (
             stop >= 1 or self.state.max_steps <= 0 or self.state.global_step < stop * self.state.max_steps
         )
-
-    def _plan_generator(self) -> torch.Generator:
-        step = self.state.global_step
-        return make_generator(self.args.seed, self.args.process_index, step, self._micro_steps(step))
 
     def _get_dataloader(self, dataset: Any, *args: Any, is_training: bool = False, **kwargs: Any):
         collator = self.data_collator
@@ -162,7 +138,8 @@ class MixTrainer(RecipeSavingMixin, Trainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ):
-        plan = pop_plan(inputs)
+        inputs = dict(inputs)
+        plan = pop_plan(inputs)  # drawn by MixDataCollator (and applied there at level='inputs')
         anchors = inputs.pop(ANCHORS_KEY, None)  # partners from the dataset follow the anchors in this batch
         anchors = plan.num_anchors if plan is not None else None if anchors is None else int(anchors.reshape(-1)[0])
         labels = inputs.pop("labels", None)
@@ -172,63 +149,60 @@ class MixTrainer(RecipeSavingMixin, Trainer):
                 f"MixTrainer needs `labels` in each batch (keys: {sorted(inputs)}); name the label column "
                 "'label' or 'labels', or set TrainingArguments(label_names=[...])."
             )
-        level = self.mix_config.level
-        applied = plan is not None and level == "inputs"  # the collator already mixed the inputs
-        if not model.training:
-            plan = None  # evaluation and prediction are never mixed
-        elif not applied:
-            active = self._mixing_active()
-            if active and plan is None:
-                plan = self.mix_config.sample_plan(
-                    labels.shape[0],
-                    generator=self._plan_generator(),
-                    labels=labels,
-                    num_layers=self._num_layers,
-                    num_anchors=anchors,
-                )
-            if not active or (plan is not None and not bool(plan.mixed.any())):
-                plan = None  # nothing to mix: the plain forward pass
-                if anchors is not None:  # ... over the anchors alone
-                    inputs = {k: anchor_rows(v, labels.shape[0], anchors) for k, v in inputs.items()}
-                    labels = labels[:anchors]
-
-        base_model = unwrap_model(self.accelerator.unwrap_model(model))
+        inputs_mixed = plan is not None and self.mix_config.level == "inputs"
+        plan = self._training_plan(plan, labels, anchors) if model.training else None
         contrastive = self.mix_config.contrastive_weight > 0 and model.training
-        with capture_head_input(base_model) if contrastive else contextlib.nullcontext([]) as pooled:
-            if plan is not None and not applied and level == "inputs":
-                forward_inputs, plan = mix_continuous_inputs(inputs, plan, *signal_options(self.mix_config))
-                outputs = model(**forward_inputs)
-            elif plan is not None and not applied:
-                with mixing(base_model, inputs, plan, level) as forward_inputs:
-                    outputs = model(**forward_inputs)
-            else:
-                outputs = model(**inputs)
-        if plan is not None and plan.masks is not None and plan.masks.realized is not None:
-            plan = plan.with_lam(plan.masks.realized)  # masked mixing: the share of what was really mixed
-        logits = outputs["logits"]
-        config = getattr(base_model, "config", None)
+        result = mixed_forward(
+            model,
+            inputs,
+            plan,
+            self.mix_config,
+            labels=labels,
+            num_anchors=anchors,
+            inputs_mixed=inputs_mixed and plan is not None,
+            record_pooled=contrastive,
+        )
+        loss = self._mixed_loss(result, num_items_in_batch)
+        if contrastive:
+            loss = loss + self.mix_config.contrastive_weight * self._contrastive_term(result, views)
+        if model.training:
+            self._record(result.plan, len(result.labels) if result.plan is None else result.plan.anchors)
+        return (loss, result.outputs) if return_outputs else loss
+
+    def _training_plan(self, plan: MixPlan | None, labels: torch.Tensor, anchors: int | None) -> MixPlan | None:
+        """This batch's plan: the collator's, else one drawn here; None when the schedule has switched mixing off."""
+        if plan is not None:
+            return plan
+        if not self._mixing_active():
+            return None
+        return self.mix_config.sample_plan(
+            labels.shape[0],
+            generator=self._step_generator(),
+            labels=labels,
+            num_layers=self._num_layers,
+            num_anchors=anchors,
+        )
+
+    def _mixed_loss(self, result: MixedForward, num_items_in_batch: Any) -> torch.Tensor:
+        """hfmix's loss of the (mixed) outputs, or the user's `compute_loss_func` on mixed targets."""
+        logits, labels, plan = result.outputs["logits"], result.labels, result.plan
+        config = getattr(unwrap_model(self.accelerator.unwrap_model(self.model)), "config", None)
         problem_type = infer_problem_type(getattr(config, "problem_type", None), logits, labels)
-        if self.compute_loss_func is not None:
-            union = problem_type == "multi_label_classification" and self.mix_config.multi_label == "union"
-            targets = labels if plan is None else mix_targets(labels, plan.to(labels.device), logits.shape[-1], union)
-            if plan is not None and plan.num_anchors is not None:
-                targets, outputs["logits"] = targets[: plan.anchors], logits[: plan.anchors]
-            loss = self.compute_loss_func(outputs, targets, num_items_in_batch=num_items_in_batch)
-        else:
-            loss = mixed_loss(
+        if self.compute_loss_func is None:
+            return mixed_loss(
                 logits, labels, plan, problem_type, self.args.label_smoothing_factor, self.mix_config.multi_label
             )
-        if contrastive:
-            term = self._contrastive_term(pooled[0], labels, views, plan)
-            loss = loss + self.mix_config.contrastive_weight * term
-        if model.training:
-            self._record(plan, labels.shape[0] if plan is None else plan.anchors)
-        return (loss, outputs) if return_outputs else loss
+        union = problem_type == "multi_label_classification" and self.mix_config.multi_label == "union"
+        targets = labels if plan is None else mix_targets(labels, plan.to(labels.device), logits.shape[-1], union)
+        if plan is not None and plan.num_anchors is not None:
+            targets, result.outputs["logits"] = targets[: plan.anchors], logits[: plan.anchors]
+        return self.compute_loss_func(result.outputs, targets, num_items_in_batch=num_items_in_batch)
 
-    def _contrastive_term(self, pooled: torch.Tensor, labels: torch.Tensor, views: Any, plan: MixPlan | None):
-        """SupCon (Khosla et al., arXiv:2004.11362) on the pooled representation of the rows that were not mixed
+    def _contrastive_term(self, result: MixedForward, views: Any) -> torch.Tensor:
+        """SupCon (`supervised_contrastive_loss`) on the pooled representation of the rows that were not mixed
         before the head (all rows at level='pooled', which is recorded before mixing): positives share a class id,
         or a source example (`view_column`) when labels are not class ids."""
+        labels, plan, pooled = result.labels, result.plan, result.pooled
         rows = labels.shape[0] if plan is None else plan.anchors
         z = (pooled[:, 0] if pooled.dim() == 3 else pooled)[:rows]
         if not labels.is_floating_point() and labels.dim() == 1:
@@ -238,22 +212,15 @@ class MixTrainer(RecipeSavingMixin, Trainer):
         else:
             raise ValueError(
                 f"The contrastive term needs class ids or a '{self.mix_config.view_column}' column naming each row's "
-                "source example (hfmix.augment adds it); labels here are "
-                f"{labels.dtype} {tuple(labels.shape)}."
+                f"source example (hfmix.augment adds it); labels here are {labels.dtype} {tuple(labels.shape)}."
             )
         keep = torch.ones(rows, dtype=torch.bool, device=z.device)
         if plan is not None and self.mix_config.level != "pooled":
             keep = ~plan.mixed[:rows].to(z.device)  # a row mixed before the head stands for two examples
         if int(keep.sum()) < 2:
             return z.sum() * 0.0
-        return supremix_loss(
-            z[keep],
-            groups[keep].double(),
-            generator=torch.Generator(),
-            temperature=self.mix_config.contrastive_temperature,
-            distance_weight="none",
-            mix_negatives=False,
-            mix_positives=False,
+        return supervised_contrastive_loss(
+            z[keep], groups[keep].to(z.device), temperature=self.mix_config.contrastive_temperature
         )
 
     def _set_signature_columns_if_needed(self) -> None:
@@ -304,6 +271,9 @@ def _resolve_config(mix_config: MixConfig | dict | str | None, args: Any, collat
         raise ValueError(
             "MixTrainer got one mix_config and its MixDataCollator another; pass the recipe once (to the collator)."
         )
-    if not hasattr(config, "sample_plan"):
-        raise TypeError(f"{type(config).__name__} is not a batch-mixing recipe; MixTrainer takes MixupConfig and kin.")
+    if not isinstance(config, MixupConfig):
+        raise TypeError(
+            f"{type(config).__name__} is not a batch-mixing recipe; MixTrainer takes MixupConfig and its subclasses "
+            "(FMixConfig, CutMixConfig); SupReMixConfig and GeodesicMixupConfig have trainers of their own."
+        )
     return config

@@ -6,20 +6,17 @@ from typing import Any
 
 import torch
 import transformers
-from packaging.version import Version
 from torch import Tensor, nn
-from transformers import Trainer
 
 from hfmix.losses.supremix_loss import gathered_supremix_loss, supremix_loss
 from hfmix.mixers.supremix import SupReMixConfig
 from hfmix.placement import capture_head_input, find_head, unwrap_model
-from hfmix.registry import get_mix_config
 from hfmix.regression_metrics import regression_scores
-from hfmix.sampling import MicroStepCounter, make_generator
-from hfmix.trainers.recipe_saving import RecipeSavingMixin
+from hfmix.sampling import make_generator
+from hfmix.trainers.base import RecipeTrainer
 
 
-class SupReMixTrainer(RecipeSavingMixin, Trainer):
+class SupReMixTrainer(RecipeTrainer):
     """[`~transformers.Trainer`] that pre-trains an encoder with the SupReMix loss on a regression dataset.
 
     The model is any HF model for sequence classification/regression (text or audio, e.g.
@@ -34,7 +31,8 @@ class SupReMixTrainer(RecipeSavingMixin, Trainer):
     ones; the mixtures are drawn from a generator seeded by (seed, step, micro-step), equal on every process.
     """
 
-    loss_is_scaled_for_ga = False
+    recipe_class = SupReMixConfig
+    default_recipe = "supremix"
 
     def __init__(
         self,
@@ -44,15 +42,8 @@ class SupReMixTrainer(RecipeSavingMixin, Trainer):
         mix_config: SupReMixConfig | dict | str | None = None,
         **kwargs: Any,
     ):
-        chosen = mix_config if mix_config is not None else getattr(args, "mix_config", None)
-        self.mix_config = get_mix_config(chosen if chosen is not None else "supremix")
-        if not isinstance(self.mix_config, SupReMixConfig):
-            raise TypeError(f"SupReMixTrainer needs a SupReMixConfig, got {type(self.mix_config).__name__}.")
-        super().__init__(model, args, *trainer_args, **kwargs)
-        if Version(transformers.__version__) < Version("5.19.0"):
-            self.model_accepts_loss_kwargs = False
-        self._tag_model()
-        self._micro_steps, self._eval_batches = MicroStepCounter(), 0
+        super().__init__(model, args, *trainer_args, mix_config=mix_config, **kwargs)
+        self._eval_batches = 0
         self.probe: nn.Linear | None = None
 
     # ------------------------------------------------------------------------------------------- embeddings
@@ -120,8 +111,7 @@ class SupReMixTrainer(RecipeSavingMixin, Trainer):
         if not training:  # evaluation: the same mixtures at every evaluation
             self._eval_batches += 1
             return make_generator(self.args.seed, -1, self._eval_batches)
-        step = self.state.global_step
-        return make_generator(self.args.seed, step, self._micro_steps(step))
+        return self._step_generator(process=0)  # the same mixtures on every process
 
     def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
         self._eval_batches = 0
