@@ -19,8 +19,8 @@ from typing import Any
 
 from torch import nn
 
-from hfmix.placement import PREFIX_PEFT_TYPES as _PREFIX_TYPES
-from hfmix.placement import virtual_token_count
+from hfmix.model_parts import PREFIX_PEFT_TYPES as _PREFIX_TYPES
+from hfmix.model_parts import virtual_token_count
 
 
 __all__ = ["fix_prefix_tuning", "needs_prefix_tuning_fix", "virtual_token_count"]

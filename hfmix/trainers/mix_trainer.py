@@ -17,7 +17,7 @@ from hfmix.losses.supervised_contrastive_loss import supervised_contrastive_loss
 from hfmix.mixed_forward import MixedForward, mixed_forward
 from hfmix.mixers.mixup import MixupConfig
 from hfmix.partnered_dataset import ANCHORS_KEY, PARTNER_KEY, PartnerCollator, PartneredDataset, dataset_labels
-from hfmix.placement import find_head, find_layer_stack, input_embeddings, num_layers, unwrap_model
+from hfmix.placement import check_level, num_layers, unwrap_model
 from hfmix.registry import get_mix_config
 from hfmix.sampling import MixPlan
 from hfmix.targets import infer_problem_type, mix_targets, mixed_loss
@@ -71,20 +71,16 @@ class MixTrainer(RecipeTrainer):
 
     # ------------------------------------------------------------------------------------------------ set-up
     def _check_model(self, model: nn.Module) -> int | None:
-        """Fail at construction, with the fix, when the recipe's level cannot work on this model."""
-        level = self.mix_config.level
+        """Fail at construction, with the fix, when the recipe's level cannot work on this model; return its depth
+        for level='hidden'."""
         if self.mix_config.prob == 0:
             return None  # mixing off: a plain Trainer, whatever the level
-        if level == "hidden":
-            find_layer_stack(model)
-            depth = num_layers(model)
-            self.mix_config.resolve_layers(depth)
-            return depth
-        if level == "embeddings":
-            input_embeddings(model)
-        elif level == "pooled":
-            find_head(model)
-        return None
+        check_level(model, self.mix_config.level)
+        if self.mix_config.level != "hidden":
+            return None
+        depth = num_layers(model)
+        self.mix_config.resolve_layers(depth)
+        return depth
 
     def _mixing_active(self) -> bool:
         stop = self.mix_config.mix_stop
