@@ -3,13 +3,15 @@
 A config is a plain dataclass. It is written as JSON only (nothing in it is executed or unpickled), carries a
 `mix_type` discriminator so `MixConfig.from_pretrained` builds the right subclass, and an `hfmix_version` stamp.
 Unknown keys (from a newer hfmix) warn and are dropped; wrong types and out-of-range values raise `ValueError`
-naming the field.
+naming the field. Every float field (and every entry of a list-of-float field) must be finite: JSON `Infinity`/`NaN`
+and YAML `.inf`/`.nan` are refused here, once, for every registered config, before its `validate()` checks ranges.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
 import types
@@ -28,7 +30,8 @@ class MixConfig(PushToHubMixin):
     """Base class of every mixing recipe (a `@dataclass` subclass registered with `@register_mixer`).
 
     Subclasses declare their fields with `field(default=..., metadata={"help": ...})` and check ranges in
-    `validate()`. Types are checked here, from the annotations, for every field.
+    `validate()`. Types are checked here, from the annotations, for every field, and every float is checked to be
+    finite (`validate()` may rely on it).
     """
 
     mix_type: ClassVar[str] = ""
@@ -183,14 +186,23 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
+class NonFiniteValueError(ValueError):
+    """A float field holds inf or NaN: right type, never a usable value (so a union does not try its other options)."""
+
+
 def _coerce(name: str, value: Any, annotation: Any) -> Any:
-    """Check `value` against a simple annotation (bool/int/float/str, Literal, list[T], X | None)."""
+    """Check `value` against a simple annotation (bool/int/float/str, Literal, list[T], X | None).
+
+    Floats must be finite: inf, -inf and NaN raise `NonFiniteValueError` (a `ValueError`) naming the field.
+    """
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         for option in args:
             try:
                 return _coerce(name, value, option)
+            except NonFiniteValueError:
+                raise
             except ValueError:
                 continue
         raise ValueError(f"{name}={value!r} has the wrong type: expected {_type_name(annotation)}.")
@@ -217,7 +229,16 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{name}={value!r} has the wrong type: expected a number.")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            number = math.inf
+        if not math.isfinite(number):
+            raise NonFiniteValueError(
+                f"{name}={value!r} is not a finite number; every float of a mix config must be finite "
+                "(JSON Infinity/NaN and YAML .inf/.nan are refused)."
+            )
+        return number
     if annotation is str:
         if not isinstance(value, str):
             raise ValueError(f"{name}={value!r} has the wrong type: expected a string.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +15,10 @@ from hfmix.pairing import random_partners
 
 
 _SEED_MOD = 2**63 - 1
+# The largest Beta(α, α) parameter a recipe may use. At α = 1000, λ already has a spread of only ±0.011 around ½
+# (mixing is then a fixed 50/50 average); NumPy's sampler stays meaningful far beyond (it returns λ = 0 for every
+# draw near α = 1e308 and NaN at α = inf), so the cap marks where a larger α means nothing new, not a numeric edge.
+MAX_BETA_PARAMETER = 1000.0
 
 
 @dataclass
@@ -133,10 +138,14 @@ def sample_lambda(alpha: float, size: int, *, generator: torch.Generator, domina
 
     torch's Beta sampler takes no generator, so the draws come from a NumPy generator seeded from `generator`.
     With `dominant=True`, λ := max(λ, 1 − λ) (MixText, Chen et al. 2020, arXiv:2004.12239).
+    `alpha` must be finite, in (0, `MAX_BETA_PARAMETER`]: inf would give NaN λ (nothing mixed, silently).
     Returns: (size,) float32.
     """
-    if not alpha > 0:
-        raise ValueError(f"alpha must be > 0 to sample λ ~ Beta(alpha, alpha), got {alpha}.")
+    if not (math.isfinite(alpha) and 0 < alpha <= MAX_BETA_PARAMETER):
+        raise ValueError(
+            f"alpha must be a finite number in (0, {MAX_BETA_PARAMETER:g}] to sample λ ~ Beta(alpha, alpha), "
+            f"got {alpha}."
+        )
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     lam = torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, size)).float()
     return torch.maximum(lam, 1 - lam) if dominant else lam

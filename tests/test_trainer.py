@@ -27,6 +27,7 @@ def make_args(tmp_path, **kwargs):
         logging_steps=1,
         save_strategy="no",
         seed=0,
+        logging_nan_inf_filter=False,  # a diverging run must log NaN, not a filtered stand-in
     )
     return tf.TrainingArguments(**{**defaults, **kwargs})
 
@@ -37,6 +38,21 @@ def trainable_snapshot(model):
 
 def changed(model, before):
     return {n for n, p in model.named_parameters() if n in before and not torch.equal(before[n], p)}
+
+
+def assert_trained(trainer, before, every_parameter=True):
+    """Training really happened and stayed finite: finite weights that moved, and finite logged losses that moved.
+
+    Never rely on the logged loss alone: `logging_nan_inf_filter=True` (the default) logs a NaN step as a stand-in.
+    """
+    model = trainer.model
+    non_finite = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+    assert not non_finite, f"non-finite weights after training: {non_finite}"
+    moved = changed(model, before)
+    assert moved == set(before) if every_parameter else moved, f"weights that did not move: {set(before) - moved}"
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert losses and all(math.isfinite(x) for x in losses), losses
+    assert len(losses) == 1 or len(set(losses)) > 1, f"the loss never moved: {losses}"
 
 
 @pytest.mark.parametrize("level", ["embeddings", "hidden", "pooled"])
@@ -51,9 +67,8 @@ def test_text_models_train_at_every_level(tmp_path, arch, level):
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(level=level),
     )
-    result = trainer.train()
-    assert math.isfinite(result.training_loss)
-    assert changed(model, before) == set(before)  # every trainable parameter moved
+    trainer.train()
+    assert_trained(trainer, before)  # every trainable parameter moved, and stayed finite
 
 
 @pytest.mark.parametrize("level", ["inputs", "hidden", "pooled"])
@@ -68,8 +83,8 @@ def test_audio_models_train_at_every_level(tmp_path, arch, level):
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(level=level),
     )
-    assert math.isfinite(trainer.train().training_loss)
-    assert changed(model, before) == set(before)
+    trainer.train()
+    assert_trained(trainer, before)
     assert any(h.get("mix_fraction", 0) > 0 for h in trainer.state.log_history)
 
 
@@ -144,14 +159,17 @@ def test_prob_zero_reproduces_a_plain_trainer(tmp_path):
 
 @pytest.mark.parametrize("batch_size, n", [(3, 7), (1, 3)])
 def test_odd_batches_and_batch_size_one(tmp_path, batch_size, n):
+    model = tiny.text_model("bert")
+    before = trainable_snapshot(model)
     trainer = MixTrainer(
-        model=tiny.text_model("bert"),
+        model=model,
         args=make_args(tmp_path, per_device_train_batch_size=batch_size, max_steps=-1, num_train_epochs=1),
         train_dataset=tiny.text_dataset(n=n),
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(level="hidden"),
     )
-    assert math.isfinite(trainer.train().training_loss)
+    trainer.train()
+    assert_trained(trainer, before, every_parameter=False)
     fractions = [h["mix_fraction"] for h in trainer.state.log_history if "mix_fraction" in h]
     if batch_size == 1:
         assert fractions == [0.0] * n  # nothing to mix with: unmixed, no error
@@ -290,7 +308,59 @@ def test_loss_is_the_mixup_formula_for_each_head(tmp_path, task):
     torch.testing.assert_close(loss.detach(), expected)
 
 
-def test_token_classification_interpolates_per_example_losses(tmp_path):
+def token_dataset(n=16, num_labels=4, seed=0):
+    """Rows of 3 to 11 tokens with a label per word token and -100 on [CLS] / [SEP] (and, once padded, padding)."""
+    rows = tiny.text_dataset(n=n, seed=seed, min_len=1, max_len=9)
+
+    def token_labels(row):
+        return {"labels": [-100] + [t % num_labels for t in row["input_ids"][1:-1]] + [-100]}
+
+    return rows.map(token_labels).remove_columns("label")
+
+
+class TokenPadCollator:
+    """Pads input ids with 0, the attention mask with 0 and token labels with -100 (as DataCollatorForTokenClassification)."""
+
+    def __call__(self, features):
+        longest = max(len(f["input_ids"]) for f in features)
+
+        def pad(key, value):
+            return torch.tensor([list(f[key]) + [value] * (longest - len(f[key])) for f in features])
+
+        return {
+            "input_ids": pad("input_ids", 0),
+            "attention_mask": pad("attention_mask", 0),
+            "labels": pad("labels", -100),
+        }
+
+
+def test_token_classification_prob_zero_reproduces_a_plain_trainer(tmp_path):
+    data = token_dataset()
+    batch = TokenPadCollator()([data[i] for i in range(4)])
+    counted = (batch["labels"] != -100).sum(-1)
+    assert len(set(counted.tolist())) > 1 and (batch["attention_mask"] == 0).any()  # real padding, unequal rows
+
+    def run(trainer_cls, **extra):
+        torch.manual_seed(0)
+        model = tf.BertForTokenClassification(tiny.text_config("bert", num_labels=4))  # dropout on, as a user's
+        trainer = trainer_cls(
+            model=model,
+            args=make_args(tmp_path, max_steps=4),
+            train_dataset=data,
+            data_collator=TokenPadCollator(),
+            **extra,
+        )
+        trainer.train()
+        return model, [h["loss"] for h in trainer.state.log_history if "loss" in h]
+
+    plain, plain_losses = run(tf.Trainer)
+    mixed, mixed_losses = run(MixTrainer, mix_config=MixupConfig(prob=0.0))
+    assert mixed_losses == pytest.approx(plain_losses, rel=1e-6)  # HF's mean over all counted tokens of the batch
+    for (name, a), b in zip(plain.named_parameters(), mixed.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-7, rtol=1e-6, msg=name)
+
+
+def test_token_classification_mixes_a_token_weighted_mean(tmp_path):
     model = tf.BertForTokenClassification(tiny.text_config("bert", num_labels=4)).eval()
     batch = {
         "input_ids": torch.randint(5, 90, (3, 6)),
@@ -298,6 +368,7 @@ def test_token_classification_interpolates_per_example_losses(tmp_path):
         "labels": torch.randint(0, 4, (3, 6)),
     }
     batch["labels"][0, 4:] = -100
+    batch["labels"][2, 1:] = -100
     trainer = MixTrainer(model=model, args=make_args(tmp_path), mix_config=MixupConfig(level="embeddings"))
     model.train()
     for module in model.modules():
@@ -309,25 +380,36 @@ def test_token_classification_interpolates_per_example_losses(tmp_path):
         embeds = mixup(model.get_input_embeddings()(batch["input_ids"]), index, lam, batch["attention_mask"])
         logits = model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).logits
 
-    def per_row(labels):
+    def summed(labels):  # Σ over each row's counted tokens
         return torch.stack(
-            [torch.nn.functional.cross_entropy(logits[i], labels[i], ignore_index=-100) for i in range(3)]
+            [
+                torch.nn.functional.cross_entropy(logits[i], labels[i], ignore_index=-100, reduction="sum")
+                for i in range(3)
+            ]
         )
 
-    expected = (lam * per_row(batch["labels"]) + (1 - lam) * per_row(batch["labels"][index])).mean()
+    def count(labels):
+        return (labels != -100).sum(-1).float()
+
+    labels = batch["labels"]
+    expected = (lam * summed(labels) + (1 - lam) * summed(labels[index])).sum() / (
+        lam * count(labels) + (1 - lam) * count(labels[index])
+    ).sum()
     torch.testing.assert_close(loss.detach(), expected)
 
 
-def test_bf16_autocast_gives_finite_losses(tmp_path):
+def test_bf16_autocast_trains_with_finite_weights(tmp_path):
+    model = tiny.text_model("bert")
+    before = trainable_snapshot(model)
     trainer = MixTrainer(
-        model=tiny.text_model("bert"),
+        model=model,
         args=make_args(tmp_path, bf16=True),
         train_dataset=tiny.text_dataset(),
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(level="hidden"),
     )
     trainer.train()
-    assert all(math.isfinite(h["loss"]) for h in trainer.state.log_history if "loss" in h)
+    assert_trained(trainer, before)
 
 
 @pytest.mark.parametrize(
@@ -335,7 +417,7 @@ def test_bf16_autocast_gives_finite_losses(tmp_path):
     [
         (torch.tensor([[0, 1]] * 4), r"Class labels must have shape \(4,\)"),
         (torch.tensor([0, 1, 7, 2]), "Class label 7 is out of range for num_labels=3"),
-        (torch.tensor([0.0, 1.0, 2.0, 0.0]), "Float labels"),
+        (torch.tensor([0.0, 1.0, 2.0, 0.0]), "float class ids.*cast the label column to int"),
         (torch.tensor([[0.5, 0.6, 0.0]] * 4), "sum to 1"),
     ],
 )
@@ -458,6 +540,7 @@ def test_compute_loss_func_receives_the_mixed_targets(tmp_path):
 
 def test_prob_zero_skips_the_level_check(tmp_path):
     model = tiny.audio_model("wav2vec2")  # no word embeddings, but mixing is off: a plain Trainer
+    before = trainable_snapshot(model)
     trainer = MixTrainer(
         model=model,
         args=make_args(tmp_path),
@@ -465,4 +548,5 @@ def test_prob_zero_skips_the_level_check(tmp_path):
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(prob=0.0),
     )
-    assert math.isfinite(trainer.train().training_loss)
+    trainer.train()
+    assert_trained(trainer, before, every_parameter=False)

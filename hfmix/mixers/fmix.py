@@ -27,6 +27,9 @@ CITATION = """\
   journal={arXiv preprint arXiv:2002.12047},
   year={2020}
 }"""
+# At δ = 6 the masks are already one contiguous block (checked for L = 8 to 160000); beyond, the spectrum's largest
+# factor L^δ soon overflows float32 (δ = 10 at L = 16000) and the masks come out of NaN noise.
+MAX_DECAY_POWER = 6.0
 
 
 def fmix_mask(
@@ -65,17 +68,23 @@ def fmix_mask(
 class FMixConfig(MaskedMixupConfig):
     """Mixup with FMix masks along the sequence (time) axis, or the frequency axis of spectrogram inputs."""
 
-    alpha: float = field(default=1.0, metadata={"help": "λ ~ Beta(alpha, alpha), the share each row keeps."})
+    alpha: float = field(
+        default=1.0, metadata={"help": "λ ~ Beta(alpha, alpha), the share each row keeps; in (0, 1000]."}
+    )
     decay_power: float = field(
-        default=3.0, metadata={"help": "δ of the mask's 1/f^δ spectrum: larger = smoother masks (fewer segments)."}
+        default=3.0,
+        metadata={
+            "help": "δ of the mask's 1/f^δ spectrum, in [0, 6]: larger = smoother masks (fewer segments; "
+            "at 6 one block), and beyond, L^δ overflows float32 on long signals."
+        },
     )
 
     citation = CITATION
 
     def validate(self) -> None:
         super().validate()
-        if not self.decay_power >= 0:
-            raise ValueError(f"decay_power must be >= 0, got {self.decay_power}.")
+        if not 0 <= self.decay_power <= MAX_DECAY_POWER:
+            raise ValueError(f"decay_power must be in [0, {MAX_DECAY_POWER:g}], got {self.decay_power}.")
 
     def mask_function(self):
         return functools.partial(fmix_mask, decay_power=self.decay_power, shared=self.mask_per == "batch")

@@ -17,10 +17,12 @@ from torch import Tensor
 from hfmix.config import MixConfig
 from hfmix.pairing import dataset_label_similarity_partners, label_similarity_partners, random_partners
 from hfmix.registry import register_mixer
-from hfmix.sampling import MixPlan, sample_mix_plan
+from hfmix.sampling import MAX_BETA_PARAMETER, MixPlan, sample_mix_plan
 
 
 TMIX_LAYERS = (7, 9, 12)  # MixText's --mix-layers-set, for a 12-layer BERT
+MIN_TEMPERATURE = 1e-4  # smaller τ only hardens the softmax; at τ ≲ 1e-38, 1/τ overflows float32 (NaN losses)
+MAX_SNR_DB = 100.0  # |SNR| beyond 100 dB: one clip is 1e-5 of the other in amplitude, i.e. not mixed at all
 Level = Literal["inputs", "embeddings", "hidden", "pooled"]
 
 CITATION = """\
@@ -85,7 +87,13 @@ def union_mask(mask: Tensor, index: Tensor) -> Tensor:
 class MixupConfig(MixConfig):
     """Mixup at the input, word-embedding, hidden-state (TMix / manifold) or pooled level."""
 
-    alpha: float = field(default=0.4, metadata={"help": "λ ~ Beta(alpha, alpha). Must be > 0 when prob > 0."})
+    alpha: float = field(
+        default=0.4,
+        metadata={
+            "help": "λ ~ Beta(alpha, alpha), in (0, 1000] (0 is allowed only with prob=0). At 1000, λ is ½ ± 0.01: "
+            "larger values mean nothing more (and inf would make λ NaN)."
+        },
+    )
     level: Level = field(
         default="embeddings",
         metadata={
@@ -113,7 +121,8 @@ class MixupConfig(MixConfig):
         metadata={"help": "Partners: a random permutation, or by label similarity (C-Mixup, regression)."},
     )
     bandwidth: float = field(
-        default=1.0, metadata={"help": "σ of the label-similarity kernel exp(-|y_i - y_j|² / 2σ²), in label units."}
+        default=1.0,
+        metadata={"help": "σ of the label-similarity kernel exp(-|y_i - y_j|² / 2σ²), in label units; finite, > 0."},
     )
     pairing_scope: Literal["batch", "dataset"] = field(
         default="batch",
@@ -140,17 +149,21 @@ class MixupConfig(MixConfig):
         default=None,
         metadata={
             "help": "level='inputs': mix the partner at a signal-to-noise ratio drawn uniformly from [low, high] dB "
-            "(own clip over partner) instead of at Beta-λ; targets follow the energy share."
+            "(own clip over partner) instead of at Beta-λ; targets follow the energy share. [low, high] with "
+            "-100 <= low <= high <= 100."
         },
     )
     contrastive_weight: float = field(
         default=0.0,
         metadata={
             "help": "Weight of a supervised contrastive term (SupCon) on the pooled representation, added to the "
-            "loss: rows of the same class, or of the same source example (`view_column`), are positives."
+            "loss: rows of the same class, or of the same source example (`view_column`), are positives. Finite, >= 0 "
+            "(0 = off)."
         },
     )
-    contrastive_temperature: float = field(default=0.1, metadata={"help": "τ of the contrastive term."})
+    contrastive_temperature: float = field(
+        default=0.1, metadata={"help": "τ of the contrastive term: finite, >= 1e-4 (tiny τ overflows 1/τ)."}
+    )
     view_column: str = field(
         default="source_index",
         metadata={
@@ -169,22 +182,29 @@ class MixupConfig(MixConfig):
     citation = CITATION
 
     def validate(self) -> None:
-        if self.prob > 0 and not self.alpha > 0:
-            raise ValueError(f"alpha must be > 0 when mixing is on (prob={self.prob}), got alpha={self.alpha}.")
+        # Floats are already finite (MixConfig's type check); these are the ranges of the fields' help texts.
         if not 0 <= self.prob <= 1:
             raise ValueError(f"prob must be in [0, 1], got {self.prob}.")
+        if not 0 <= self.alpha <= MAX_BETA_PARAMETER:
+            raise ValueError(f"alpha must be in (0, {MAX_BETA_PARAMETER:g}], got alpha={self.alpha}.")
+        if self.prob > 0 and not self.alpha > 0:
+            raise ValueError(f"alpha must be > 0 when mixing is on (prob={self.prob}), got alpha={self.alpha}.")
         if not 0 < self.mix_stop <= 1:
             raise ValueError(f"mix_stop must be in (0, 1], got {self.mix_stop}.")
         if not self.bandwidth > 0:
             raise ValueError(f"bandwidth must be > 0, got {self.bandwidth}.")
-        if self.contrastive_weight < 0 or not self.contrastive_temperature > 0:
+        if self.contrastive_weight < 0:
+            raise ValueError(f"contrastive_weight must be >= 0 (0 = off), got {self.contrastive_weight}.")
+        if not self.contrastive_temperature >= MIN_TEMPERATURE:
             raise ValueError(
-                f"contrastive_weight must be >= 0 and contrastive_temperature > 0, got {self.contrastive_weight} "
-                f"and {self.contrastive_temperature}."
+                f"contrastive_temperature must be >= {MIN_TEMPERATURE:g} (τ > 0; tiny τ overflows 1/τ), got "
+                f"{self.contrastive_temperature}."
             )
         if self.snr_db is not None:
             if len(self.snr_db) != 2 or self.snr_db[0] > self.snr_db[1]:
                 raise ValueError(f"snr_db must be [low, high] in dB with low <= high, got {list(self.snr_db)}.")
+            if max(abs(v) for v in self.snr_db) > MAX_SNR_DB:
+                raise ValueError(f"snr_db must lie in [-{MAX_SNR_DB:g}, {MAX_SNR_DB:g}] dB, got {list(self.snr_db)}.")
             if self.level != "inputs":
                 raise ValueError(f"snr_db mixes signals and needs level='inputs', got level={self.level!r}.")
         if self.layers is not None:
