@@ -233,6 +233,26 @@ def mixed_token_loss(
     return total / torch.as_tensor(num_tokens, dtype=total.dtype, device=total.device).clamp(min=1e-12)
 
 
+def micro_batch_token_count(
+    num_items_in_batch: Tensor | int | None, accumulation_steps: int, num_processes: int = 1
+) -> Tensor | None:
+    """The `num_tokens` that makes a token-classification loss exact under gradient accumulation and DDP.
+
+    The Trainer's `num_items_in_batch` counts the labelled tokens of a whole optimizer step (all micro-batches, and
+    all processes with `average_tokens_across_devices`). A micro-batch loss Σ CE / (num_items_in_batch /
+    (accumulation_steps · num_processes)), divided by the accumulation steps (`loss_is_scaled_for_ga = False`) and
+    averaged by DDP, sums to Σ CE / num_items_in_batch over the step: the loss of one big batch, as HF computes it.
+    Returns None (the batch's own count) when `num_items_in_batch` is None.
+    """
+    if num_items_in_batch is None:
+        return None
+    if accumulation_steps < 1 or num_processes < 1:
+        raise ValueError(
+            f"accumulation_steps and num_processes must be >= 1, got {accumulation_steps} and {num_processes}."
+        )
+    return torch.as_tensor(num_items_in_batch).float() / (accumulation_steps * num_processes)
+
+
 def mixed_loss(
     logits: Tensor,
     labels: Tensor,
@@ -248,7 +268,7 @@ def mixed_loss(
     mixed targets (or their union, `multi_label="union"`); regression: MSE against mixed values; token
     classification: a mean over tokens, each row's own and partner labels weighted λ and 1 − λ
     (`mixed_token_loss`; unmixed, it is the model's own mean over all counted tokens). `num_tokens` replaces that
-    mean's denominator (token classification only).
+    mean's denominator (token classification only; `micro_batch_token_count` makes it exact under accumulation).
     `plan=None` is the unmixed loss (evaluation). A plan with `num_anchors` (partners from the dataset) trains on
     the anchor rows only: the partner rows that follow them only lent their inputs.
     """

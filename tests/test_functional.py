@@ -18,6 +18,7 @@ from hfmix.functional import (
 )
 from hfmix.registry import get_mixer_class
 from hfmix.sampling import make_generator
+from hfmix.targets import micro_batch_token_count, mixed_loss
 
 
 def gen(seed=0):
@@ -188,3 +189,24 @@ def test_registry_invariants(cls, batch_size):
     torch.testing.assert_close(identity[mask.bool()], x[mask.bool()])  # λ = 1 is the identity
     targets = mix_targets(torch.randint(0, 4, (batch_size,)), plan, num_classes=4)
     torch.testing.assert_close(targets.sum(-1), torch.ones(batch_size))  # soft targets sum to 1
+
+
+def test_token_loss_is_exact_under_gradient_accumulation():
+    """Two micro-batches with different token counts, divided by the step's token count, give the big batch's loss."""
+    logits = torch.randn(4, 5, 3, requires_grad=True)
+    labels = torch.randint(0, 3, (4, 5))
+    labels[0, 1:] = -100  # row 0: 1 token; the first micro-batch holds far fewer tokens than the second
+    labels[1, 2:] = -100
+    full = mixed_loss(logits, labels, None, "token_classification")
+    reference = F.cross_entropy(logits.reshape(-1, 3), labels.reshape(-1), ignore_index=-100)
+    torch.testing.assert_close(full, reference)
+    num_items = (labels != -100).sum()
+    per_micro = micro_batch_token_count(num_items, accumulation_steps=2)
+    accumulated = sum(
+        mixed_loss(logits[rows], labels[rows], None, "token_classification", num_tokens=per_micro) / 2
+        for rows in (slice(0, 2), slice(2, 4))
+    )
+    torch.testing.assert_close(accumulated, reference)
+    plan = MixPlan(torch.tensor([1, 0]), torch.tensor([0.7, 0.7]))  # a mixed micro-batch takes the same denominator
+    mixed = mixed_loss(logits[:2], labels[:2], plan, "token_classification", num_tokens=per_micro)
+    assert torch.isfinite(mixed) and micro_batch_token_count(None, 2) is None
