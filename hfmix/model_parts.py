@@ -40,7 +40,12 @@ def pools_last_token(model: nn.Module) -> bool:
 
 
 def is_encoder_decoder(model: nn.Module) -> bool:
-    return bool(getattr(getattr(base_model(model), "config", None), "is_encoder_decoder", False))
+    """True for models that run a decoder over the encoder's output (BART, T5); False for encoder-only heads on
+    encoder-decoder checkpoints (WhisperForAudioClassification)."""
+    model = base_model(model)
+    if not getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+        return False
+    return any(name.rsplit(".", 1)[-1] == "decoder" for name, _ in model.named_modules())
 
 
 def is_multiple_choice(model: nn.Module) -> bool:

@@ -85,8 +85,12 @@ def test_embeddings_and_hidden_states_are_mixed_by_masks_at_their_own_length():
     batch = tiny.PadCollator()([tiny.text_dataset(n=4)[i] for i in range(4)])
     batch.pop("labels")
     plan = plan_of(FMixConfig(level="embeddings", decay_power=1.0), 4)
-    with mixing(model, batch, plan, "embeddings") as forward:
-        embeds = forward["inputs_embeds"]
+    seen = []
+    with torch.no_grad(), mixing(model, batch, plan, "embeddings") as forward:
+        probe = model.get_input_embeddings().register_forward_hook(lambda module, args, out: seen.append(out))
+        model(**forward)
+        probe.remove()
+    embeds = seen[0]  # the embedding module's output after the mixing hook (registered before the probe)
     plain = model.get_input_embeddings()(batch["input_ids"])
     valid = batch["attention_mask"].bool()
     m = plan.weights(plain.shape[1])

@@ -145,8 +145,11 @@ def test_embeddings_level_equals_mixing_inputs_embeds_by_hand():
             inputs_embeds=mixup(embeds, PLAN.index, PLAN.lam, batch["attention_mask"]),
             attention_mask=union_mask(batch["attention_mask"], PLAN.index),
         ).logits
-    assert "input_ids" not in kwargs and "input_ids" in batch  # the caller's batch is not modified
-    torch.testing.assert_close(mixed, by_hand)
+    torch.testing.assert_close(mixed, by_hand)  # the same logits as mixing inputs_embeds by hand ...
+    own, partner = batch["attention_mask"].bool(), batch["attention_mask"].bool()[PLAN.index]
+    union_ids = torch.where(own | ~partner, batch["input_ids"], batch["input_ids"][PLAN.index])
+    assert torch.equal(kwargs["input_ids"], union_ids)  # ... with token ids kept, the partner's where only it is real
+    assert not torch.equal(union_ids, batch["input_ids"])  # the caller's batch is not modified
 
 
 def test_pooled_level_mixes_the_head_input():
@@ -181,7 +184,7 @@ def test_levels_that_cannot_work_say_which_do():
             pass
     from transformers import BertModel
 
-    with pytest.raises(ValueError, match="no `classifier` or `score` head"):
+    with pytest.raises(ValueError, match="no `classifier`, `score` or `classification_head` head"):
         find_head(BertModel(tiny.text_config("bert")))
     with pytest.raises(ValueError, match=r"\[5\] past the model's depth of 2 layers"):
         MixupConfig(level="hidden", layers=[1, 5]).resolve_layers(2)

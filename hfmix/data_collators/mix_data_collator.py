@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.utils.data import get_worker_info
 
 from hfmix.config import MixConfig
 from hfmix.mixers.mixup import MixupConfig
@@ -16,6 +16,9 @@ from hfmix.registry import get_mix_config
 from hfmix.sampling import MixPlan, make_generator
 from hfmix.signal_mixing import mix_continuous_inputs, signal_options
 from hfmix.targets import mix_targets
+
+
+APPLIED_KEY = "mix_applied"
 
 
 @dataclass
@@ -32,9 +35,13 @@ class MixDataCollator:
     With partners from the whole dataset (`PartneredDataset` rows, `base_collator` a `PartnerCollator`), the batch
     holds the anchors then their partners, and anchor i is mixed with its partner.
 
-    Randomness: in the main process a generator seeded from `seed`; in a DataLoader worker, a generator seeded
-    from `seed` and the worker's seed, which the DataLoader derives from torch's seed each epoch, so a run with
-    `num_workers > 0` is reproducible under `transformers.set_seed`.
+    Randomness: each batch's plan comes from a generator seeded by (`seed`, `epoch`, a fingerprint of the collated
+    batch), so it does not depend on how many batches were collated before, in which DataLoader worker, or whether
+    a resumed run skipped them: a resumed run draws exactly the plans of an uninterrupted one. `MixTrainer` sets
+    `epoch` at the start of every epoch (`set_epoch`); a loop of your own may do the same.
+
+    `mix_inputs=False` attaches level-'inputs' plans without applying them, for `MixTrainer` to apply in the main
+    process when its schedule (`mix_stop`) says so.
     """
 
     base_collator: Callable[[list[dict[str, Any]]], dict[str, Any]]
@@ -43,6 +50,10 @@ class MixDataCollator:
     num_layers: int | None = field(default=None, metadata={"help": "Model depth, for level='hidden'."})
     soft_labels: bool = False
     num_labels: int | None = None
+    epoch: int = field(default=0, metadata={"help": "The training epoch, part of every plan's seed (set_epoch)."})
+    mix_inputs: bool = field(
+        default=True, metadata={"help": "level='inputs': mix the inputs here (True) or only attach the plan."}
+    )
 
     def __post_init__(self) -> None:
         self.mix_config = get_mix_config(self.mix_config)
@@ -53,16 +64,10 @@ class MixDataCollator:
             )
         if self.soft_labels and self.mix_config.level != "inputs":
             raise ValueError("soft_labels=True needs level='inputs': other levels are mixed inside the model.")
-        self._generator: torch.Generator | None = None
-        self._worker_seed: int | None = None
 
-    def _next_generator(self) -> torch.Generator:
-        worker = get_worker_info()
-        worker_seed = None if worker is None else worker.seed
-        if self._generator is None or worker_seed != self._worker_seed:
-            self._generator = make_generator(self.seed, -1 if worker_seed is None else worker_seed)
-            self._worker_seed = worker_seed
-        return self._generator
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next batches belong to (part of their plans' seed)."""
+        self.epoch = int(epoch)
 
     def __call__(self, features: list[dict[str, Any]], return_tensors: str | None = None) -> dict[str, Any]:
         batch = dict(self.base_collator(features))
@@ -70,12 +75,13 @@ class MixDataCollator:
         anchors = batch.pop(ANCHORS_KEY, None)
         plan = self.mix_config.sample_plan(
             len(features) if anchors is None else 2 * len(features),
-            generator=self._next_generator(),
+            generator=make_generator(self.seed, self.epoch, batch_fingerprint(batch)),
             labels=labels,
             num_layers=self.num_layers,
             num_anchors=None if anchors is None else int(anchors),
         )
-        if self.mix_config.level == "inputs":
+        applied = self.mix_config.level == "inputs" and (self.mix_inputs or self.soft_labels)
+        if applied:
             batch, plan = mix_continuous_inputs(batch, plan, *signal_options(self.mix_config))
         if self.soft_labels:
             if labels is None:
@@ -91,6 +97,10 @@ class MixDataCollator:
                 batch = {k: anchor_rows(v, len(plan), plan.anchors) for k, v in batch.items()}
             return batch
         batch["mix_index"], batch["mix_lam"] = plan.index, plan.lam
+        if applied:
+            batch[APPLIED_KEY] = torch.tensor([1])  # the inputs are mixed and `mix_lam` holds the targets' λ
+        if plan.snr_db is not None:
+            batch["mix_snr_db"] = plan.snr_db
         if plan.layer is not None:
             batch["mix_layer"] = torch.tensor([plan.layer])
         if anchors is not None:
@@ -100,16 +110,31 @@ class MixDataCollator:
         return batch
 
 
-def pop_plan(inputs: dict[str, Any]) -> MixPlan | None:
-    """Remove a collator-attached plan from a batch and return it (None when the batch carries none)."""
+def pop_plan(inputs: dict[str, Any]) -> tuple[MixPlan | None, bool]:
+    """Remove a collator-attached plan from a batch: (the plan or None, whether the collator already applied it to
+    the inputs)."""
+    applied = bool(inputs.pop(APPLIED_KEY, False))
     if "mix_index" not in inputs:
-        return None
+        return None, False
     index, lam = inputs.pop("mix_index"), inputs.pop("mix_lam")
     layer, anchors = inputs.pop("mix_layer", None), inputs.pop(ANCHORS_KEY, None)
-    return MixPlan(
+    plan = MixPlan(
         index.long(),
         lam.float(),
         None if layer is None else int(layer.reshape(-1)[0]),
         None if anchors is None else int(anchors.reshape(-1)[0]),
+        snr_db=inputs.pop("mix_snr_db", None),
         masks=inputs.pop("mix_masks", None),
     )
+    return plan, applied
+
+
+def batch_fingerprint(batch: dict[str, Any]) -> int:
+    """A 63-bit digest of a collated batch's tensors (names, shapes and values), to seed its plan."""
+    digest = hashlib.blake2b(digest_size=8)
+    for key in sorted(batch):
+        value = batch[key]
+        if isinstance(value, torch.Tensor):
+            digest.update(f"{key}{tuple(value.shape)}{value.dtype}".encode())
+            digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return int.from_bytes(digest.digest(), "little") >> 1

@@ -20,9 +20,12 @@ from packaging.version import Version
 from torch import nn
 from transformers import Trainer
 
-from hfmix.config import MixConfig
+from hfmix.config import CONFIG_NAME, MixConfig
 from hfmix.registry import get_mix_config
 from hfmix.sampling import MicroStepCounter, make_generator
+
+
+logger = transformers.logging.get_logger(__name__)
 
 
 class RecipeTrainer(Trainer):
@@ -77,7 +80,35 @@ class RecipeTrainer(Trainer):
         process = self.args.process_index if process is None else process
         return make_generator(self.args.seed, process, step, self._micro_steps(step))
 
-    # ------------------------------------------------------------------------------------------- saving
+    # ------------------------------------------------------------------------------------ saving and resuming
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        self._check_checkpoint_recipe(resume_from_checkpoint)
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+    def _check_checkpoint_recipe(self, checkpoint: str) -> None:
+        """Read the checkpoint's `mix_config.json`: fail when it is corrupt, warn when it differs from this run's."""
+        path = os.path.join(checkpoint, CONFIG_NAME)
+        if not os.path.isfile(path):
+            logger.warning(
+                f"Resuming from {checkpoint}, which has no {CONFIG_NAME}; training goes on with this run's recipe."
+            )
+            return
+        try:
+            saved = MixConfig.from_json_file(path)
+        except (ValueError, TypeError, UnicodeDecodeError, RecursionError) as err:
+            raise ValueError(
+                f"Cannot resume from {checkpoint}: its {CONFIG_NAME} is corrupt ({err}). Restore the file, or delete "
+                "it to resume with this run's recipe."
+            ) from err
+        ours, theirs = self.mix_config.to_dict(), saved.to_dict()
+        changed = sorted(k for k in set(ours) | set(theirs) if k != "hfmix_version" and ours.get(k) != theirs.get(k))
+        if changed:
+            logger.warning(
+                f"Resuming from {checkpoint} with a different recipe than the one it was trained with: "
+                + ", ".join(f"{k}={theirs.get(k)!r} there, {ours.get(k)!r} now" for k in changed)
+                + ". Training goes on with this run's recipe."
+            )
+
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         super()._save(output_dir, state_dict)
         if self.args.should_save:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import torch
@@ -57,8 +58,8 @@ class MixTrainer(RecipeTrainer):
             fix_prefix_tuning(model)  # peft prefix tuning on transformers 5 (a no-op for every other model)
         super().__init__(model, args, *trainer_args, **kwargs)
         self._num_layers = self._check_model(self.model) if self.model is not None else None
-        if isinstance(self.data_collator, MixDataCollator) and self.data_collator.num_layers is None:
-            self.data_collator.num_layers = self._num_layers
+        if isinstance(self.data_collator, MixDataCollator):
+            self._adopt_collator(self.data_collator)
         self._mix_stats = torch.zeros(3, dtype=torch.float64)  # Σλ over mixed rows, mixed rows, rows
         if getattr(self.mix_config, "pairing_scope", "batch") == "dataset":
             if self.args.dataloader_persistent_workers and self.args.dataloader_num_workers > 0:
@@ -79,8 +80,19 @@ class MixTrainer(RecipeTrainer):
         if self.mix_config.level != "hidden":
             return None
         depth = num_layers(model)
-        self.mix_config.resolve_layers(depth)
+        layers = self.mix_config.resolve_layers(depth)
+        if self.mix_config.layers is None:  # record the layers really used (mix_config.json, the model card)
+            self.mix_config = get_mix_config(self.mix_config, layers=list(layers))
         return depth
+
+    def _adopt_collator(self, collator: MixDataCollator) -> None:
+        """Give the collator the model's depth and the epoch, and keep the schedule on its path: with mix_stop < 1
+        its level='inputs' plans are applied here, where the step is known, not in the DataLoader workers."""
+        if collator.num_layers is None:
+            collator.num_layers = self._num_layers
+        if self.mix_config.mix_stop < 1 and collator.mix_inputs:
+            self.data_collator = dataclasses.replace(collator, mix_inputs=False)
+        self.add_callback(_CollatorEpochCallback(self))
 
     def _mixing_active(self) -> bool:
         stop = self.mix_config.mix_stop
@@ -135,18 +147,12 @@ class MixTrainer(RecipeTrainer):
         num_items_in_batch: torch.Tensor | int | None = None,
     ):
         inputs = dict(inputs)
-        plan = pop_plan(inputs)  # drawn by MixDataCollator (and applied there at level='inputs')
+        plan, inputs_mixed = pop_plan(inputs)  # drawn by MixDataCollator (which may have mixed the inputs)
         anchors = inputs.pop(ANCHORS_KEY, None)  # partners from the dataset follow the anchors in this batch
         anchors = plan.num_anchors if plan is not None else None if anchors is None else int(anchors.reshape(-1)[0])
-        labels = inputs.pop("labels", None)
+        labels = self._pop_labels(inputs)
         views = inputs.pop(self.mix_config.view_column, None)
-        if labels is None:
-            raise ValueError(
-                f"MixTrainer needs `labels` in each batch (keys: {sorted(inputs)}); name the label column "
-                "'label' or 'labels', or set TrainingArguments(label_names=[...])."
-            )
-        inputs_mixed = plan is not None and self.mix_config.level == "inputs"
-        plan = self._training_plan(plan, labels, anchors) if model.training else None
+        plan = self._training_plan(plan, inputs_mixed, labels, anchors) if model.training else None
         contrastive = self.mix_config.contrastive_weight > 0 and model.training
         result = mixed_forward(
             model,
@@ -155,7 +161,7 @@ class MixTrainer(RecipeTrainer):
             self.mix_config,
             labels=labels,
             num_anchors=anchors,
-            inputs_mixed=inputs_mixed and plan is not None,
+            inputs_mixed=inputs_mixed,
             record_pooled=contrastive,
         )
         loss = self._mixed_loss(result, num_items_in_batch)
@@ -165,12 +171,30 @@ class MixTrainer(RecipeTrainer):
             self._record(result.plan, len(result.labels) if result.plan is None else result.plan.anchors)
         return (loss, result.outputs) if return_outputs else loss
 
-    def _training_plan(self, plan: MixPlan | None, labels: torch.Tensor, anchors: int | None) -> MixPlan | None:
-        """This batch's plan: the collator's, else one drawn here; None when the schedule has switched mixing off."""
+    def _pop_labels(self, inputs: dict[str, Any]) -> torch.Tensor:
+        """The batch's labels, from the first of `label_names` (TrainingArguments) that it carries."""
+        names = list(self.label_names or ["labels"])
+        found = [name for name in names if name in inputs]
+        if not found:
+            raise ValueError(
+                f"MixTrainer needs labels in each batch: none of label_names={names} is in it (keys: "
+                f"{sorted(inputs)}). Name the label column 'label' or 'labels', or set "
+                "TrainingArguments(label_names=[<your label column>])."
+            )
+        labels = inputs.pop(found[0])
+        for other in found[1:]:
+            inputs.pop(other)
+        return labels
+
+    def _training_plan(
+        self, plan: MixPlan | None, inputs_mixed: bool, labels: torch.Tensor, anchors: int | None
+    ) -> MixPlan | None:
+        """This batch's plan: the collator's, else one drawn here; None once the schedule (`mix_stop`) has switched
+        mixing off (inputs the collator has already mixed stay mixed: MixTrainer defers them when mix_stop < 1)."""
+        if not (inputs_mixed or self._mixing_active()):
+            return None
         if plan is not None:
             return plan
-        if not self._mixing_active():
-            return None
         return self.mix_config.sample_plan(
             labels.shape[0],
             generator=self._step_generator(),
@@ -251,6 +275,23 @@ class _PartnerEpochCallback(TrainerCallback):
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.trainer._partnered is not None:
             self.trainer._partnered.set_epoch(int(state.epoch or 0))
+
+
+class _CollatorEpochCallback(TrainerCallback):
+    """Tells MixDataCollator the epoch (part of its plans' seed) before each epoch's DataLoader starts."""
+
+    def __init__(self, trainer: MixTrainer):
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        collator = self.trainer.data_collator
+        if not isinstance(collator, MixDataCollator):
+            return
+        try:  # the Trainer's own count: the epoch this global step falls in (exact on resume too)
+            per_epoch = max(math.ceil(len(kwargs["train_dataloader"]) / args.gradient_accumulation_steps), 1)
+            collator.set_epoch(state.global_step // per_epoch)
+        except (KeyError, TypeError):  # a DataLoader without a length
+            collator.set_epoch(int(state.epoch or 0))
 
 
 def _resolve_config(mix_config: MixConfig | dict | str | None, args: Any, collator: Any) -> MixConfig:
