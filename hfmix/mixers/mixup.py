@@ -8,8 +8,9 @@ Verma et al., "Manifold Mixup", ICML 2019, arXiv:1806.05236.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
@@ -180,6 +181,7 @@ class MixupConfig(MixConfig):
     )
 
     citation = CITATION
+    mixes_in_collator: ClassVar[bool] = True  # MixDataCollator may apply level='inputs' plans in its workers
 
     def validate(self) -> None:
         # Floats are already finite (MixConfig's type check); these are the ranges of the fields' help texts.
@@ -271,6 +273,19 @@ class MixupConfig(MixConfig):
             snr = low + (high - low) * torch.rand(len(plan), generator=generator)
             plan = dataclasses.replace(plan, snr_db=torch.where(plan.mixed, snr, torch.zeros_like(snr)))
         return plan if num_anchors is None else plan.with_partner_rows()
+
+    def batch_loss(
+        self, run: Callable[[MixPlan | None], Any], plan: MixPlan | None, loss_of: Callable[[Any], Tensor]
+    ) -> tuple[Tensor, Any]:
+        """The training loss of one batch, and the forward result to report (its outputs, its plan).
+
+        `run(plan)` runs the model on the batch with `plan` applied (None: unmixed) and returns a
+        `hfmix.mixed_forward.MixedForward`; `loss_of(result)` is the mixup loss of a result against its mixed
+        targets (soft CE, BCE, MSE or token CE, as the head needs). Mixup trains on the mixed pass alone; methods
+        that also need the clean pass, or other losses (RegMixup, RankMixup, ...), override this.
+        """
+        result = run(plan)
+        return loss_of(result), result
 
     def dataset_partners(self, labels: Tensor | None, num_rows: int, *, generator: torch.Generator) -> Tensor:
         """One partner per training row, drawn from the whole dataset (pairing_scope='dataset').

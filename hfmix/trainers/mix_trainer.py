@@ -87,10 +87,11 @@ class MixTrainer(RecipeTrainer):
 
     def _adopt_collator(self, collator: MixDataCollator) -> None:
         """Give the collator the model's depth and the epoch, and keep the schedule on its path: with mix_stop < 1
-        its level='inputs' plans are applied here, where the step is known, not in the DataLoader workers."""
+        (or a method that also runs the clean batch) its level='inputs' plans are applied here, where the step is
+        known, not in the DataLoader workers."""
         if collator.num_layers is None:
             collator.num_layers = self._num_layers
-        if self.mix_config.mix_stop < 1 and collator.mix_inputs:
+        if (self.mix_config.mix_stop < 1 or not self.mix_config.mixes_in_collator) and collator.mix_inputs:
             self.data_collator = dataclasses.replace(collator, mix_inputs=False)
         self.add_callback(_CollatorEpochCallback(self))
 
@@ -154,17 +155,24 @@ class MixTrainer(RecipeTrainer):
         views = inputs.pop(self.mix_config.view_column, None)
         plan = self._training_plan(plan, inputs_mixed, labels, anchors) if model.training else None
         contrastive = self.mix_config.contrastive_weight > 0 and model.training
-        result = mixed_forward(
-            model,
-            inputs,
-            plan,
-            self.mix_config,
-            labels=labels,
-            num_anchors=anchors,
-            inputs_mixed=inputs_mixed,
-            record_pooled=contrastive,
-        )
-        loss = self._mixed_loss(result, num_items_in_batch)
+
+        def run(batch_plan: MixPlan | None) -> MixedForward:
+            return mixed_forward(
+                model,
+                inputs,
+                batch_plan,
+                self.mix_config,
+                labels=labels,
+                num_anchors=anchors,
+                inputs_mixed=inputs_mixed and batch_plan is plan,
+                record_pooled=contrastive,
+            )
+
+        if model.training:
+            loss, result = self.mix_config.batch_loss(run, plan, lambda r: self._mixed_loss(r, num_items_in_batch))
+        else:
+            result = run(None)
+            loss = self._mixed_loss(result, num_items_in_batch)
         if contrastive:
             loss = loss + self.mix_config.contrastive_weight * self._contrastive_term(result, views)
         if model.training:
