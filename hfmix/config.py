@@ -142,7 +142,12 @@ class MixConfig(PushToHubMixin):
             "trainer = MixTrainer(model=model, args=args, mix_config=mix_config, ...)\n```\n\n"
             f"```json\n{self.to_json_string()}```\n"
         )
-        return card + (f"\n## Citation\n\n```bibtex\n{self.citation}\n```\n" if self.citation else "")
+        citation = self.card_citation()
+        return card + (f"\n## Citation\n\n```bibtex\n{citation}\n```\n" if citation else "")
+
+    def card_citation(self) -> str:
+        """BibTeX of the papers this recipe follows, for model cards (subclasses add those of their options)."""
+        return self.citation
 
     @classmethod
     def from_pretrained(cls, pretrained_name_or_path: str | os.PathLike, **kwargs: Any) -> MixConfig:

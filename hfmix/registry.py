@@ -10,6 +10,15 @@ from hfmix.config import MixConfig
 
 
 _MIXERS: dict[str, type[MixConfig]] = {}
+# Names users know a recipe by: name -> (mix_type, the fields it sets).
+RECIPE_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "tmix": ("mixup", {"level": "hidden"}),
+    "manifold_mixup": ("mixup", {"level": "hidden"}),
+    "embedding_mixup": ("mixup", {"level": "embeddings"}),
+    "word_mixup": ("mixup", {"level": "embeddings"}),
+    "sentence_mixup": ("mixup", {"level": "pooled"}),
+    "input_mixup": ("mixup", {"level": "inputs"}),
+}
 C = TypeVar("C", bound=type[MixConfig])
 
 
@@ -33,6 +42,15 @@ def list_mixers() -> list[str]:
     return sorted(_MIXERS)
 
 
+def list_recipes() -> dict[str, str]:
+    """Every name `get_mix_config` takes: the registered mix_types and the aliases, each with what it builds."""
+    names = {name: f"{cls.__name__}()" for name, cls in _MIXERS.items()}
+    for alias, (mix_type, fields) in RECIPE_ALIASES.items():
+        settings = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+        names[alias] = f"{_MIXERS[mix_type].__name__}({settings})"
+    return dict(sorted(names.items()))
+
+
 def get_mixer_class(mix_type: str) -> type[MixConfig]:
     if mix_type not in _MIXERS:
         raise ValueError(f"Unknown mix_type {mix_type!r}; known: {list_mixers()}.")
@@ -49,15 +67,22 @@ def get_mix_config(spec: MixConfig | dict | str | os.PathLike | None = None, **o
     if isinstance(spec, MixConfig):
         return type(spec).from_dict(spec.to_dict(), **overrides) if overrides else spec
     if isinstance(spec, dict):
-        return MixConfig.from_dict(spec, **overrides)
+        mix_type = spec.get("mix_type", "mixup")  # a recipe without a mix_type is mixup's (the default)
+        if isinstance(mix_type, str) and mix_type in RECIPE_ALIASES:
+            mix_type, fields = RECIPE_ALIASES[mix_type]
+            spec = {**fields, **spec}
+        return MixConfig.from_dict({**spec, "mix_type": mix_type}, **overrides)
     if isinstance(spec, (str, os.PathLike)):
         text = str(spec)
         if text in _MIXERS:
             return _MIXERS[text](**overrides)
+        if text in RECIPE_ALIASES:
+            mix_type, fields = RECIPE_ALIASES[text]
+            return _MIXERS[mix_type](**{**fields, **overrides})
         if os.path.exists(text) or text.endswith(".json") or text.count("/") != 1:
             if not os.path.exists(text):
                 raise ValueError(
-                    f"{text!r} is neither a registered mix_type ({list_mixers()}), an existing path, "
+                    f"{text!r} is neither a registered mix_type or alias ({list(list_recipes())}), an existing path, "
                     "nor a Hub repo id of the form 'owner/name'."
                 )
         return MixConfig.from_pretrained(text, **overrides)

@@ -15,10 +15,9 @@ from hfmix import MixTrainer, MixupConfig
 
 
 def _trainer(output_dir, mix_config, data=None, **extra):
-    args = tf.TrainingArguments(
-        output_dir=str(output_dir), per_device_train_batch_size=4, max_steps=4, save_strategy="steps", save_steps=2,
-        report_to=[], use_cpu=True, disable_tqdm=True, **extra,
-    )  # fmt: skip
+    settings = dict(per_device_train_batch_size=4, max_steps=4, save_strategy="steps", save_steps=2, report_to=[],
+                    use_cpu=True, disable_tqdm=True)  # fmt: skip
+    args = tf.TrainingArguments(output_dir=str(output_dir), **{**settings, **extra})
     return MixTrainer(
         model=tiny.text_model("bert"),
         args=args,
@@ -70,3 +69,29 @@ def test_a_custom_label_column_named_in_label_names_is_used(tmp_path):
     trainer.label_names = ["labels"]
     with pytest.raises(ValueError, match=r"label_names=\['labels'\].*TrainingArguments\(label_names"):
         trainer.compute_loss(trainer.model, {"input_ids": torch.ones(2, 3, dtype=torch.long), "stars": torch.zeros(2)})
+
+
+def test_the_model_card_cites_the_paper_of_the_level_used(tmp_path):
+    trainer = _trainer(tmp_path, MixupConfig(level="hidden"))
+    trainer.create_model_card()
+    card = (tmp_path / "README.md").read_text()
+    assert "zhang2018mixup" in card and "chen2020mixtext" in card and "verma2019manifold" in card
+    assert "chen2020mixtext" not in MixupConfig(level="pooled").card_citation()
+
+
+@pytest.mark.parametrize("level", ["embeddings", "hidden", "pooled"])
+def test_gradient_checkpointing_and_torch_compile_give_the_eager_losses(tmp_path, level):
+    def losses(**extra):
+        torch.manual_seed(0)
+        trainer = _trainer(tmp_path / str(len(extra)), MixupConfig(level=level, alpha=1.0), logging_steps=1,
+                           save_strategy="no", **extra)  # fmt: skip
+        trainer.train()
+        assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+        return [h["loss"] for h in trainer.state.log_history if "loss" in h]
+
+    eager = losses()
+    assert len(set(eager)) > 1  # the loss moved
+    checkpointed = losses(gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False})
+    assert checkpointed == pytest.approx(eager, rel=1e-5, abs=1e-6)
+    compiled = losses(torch_compile=True, torch_compile_backend="eager")
+    assert compiled == pytest.approx(eager, rel=1e-4, abs=1e-5)

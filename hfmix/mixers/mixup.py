@@ -33,6 +33,36 @@ CITATION = """\
   booktitle={International Conference on Learning Representations},
   year={2018}
 }"""
+LEVEL_CITATIONS = {
+    "embeddings": """\
+@article{guo2019augmenting,
+  title={Augmenting Data with Mixup for Sentence Classification: An Empirical Study},
+  author={Guo, Hongyu and Mao, Yongyi and Zhang, Richong},
+  journal={arXiv preprint arXiv:1905.08941},
+  year={2019}
+}""",
+    "hidden": """\
+@inproceedings{chen2020mixtext,
+  title={MixText: Linguistically-Informed Interpolation of Hidden Space for Semi-Supervised Text Classification},
+  author={Chen, Jiaao and Yang, Zichao and Yang, Diyi},
+  booktitle={Proceedings of the 58th Annual Meeting of the Association for Computational Linguistics},
+  year={2020}
+}
+@inproceedings{verma2019manifold,
+  title={Manifold Mixup: Better Representations by Interpolating Hidden States},
+  author={Verma, Vikas and Lamb, Alex and Beckham, Christopher and Najafi, Amir and Mitliagkas, Ioannis and
+          Lopez-Paz, David and Bengio, Yoshua},
+  booktitle={International Conference on Machine Learning},
+  year={2019}
+}""",
+    "pooled": """\
+@article{guo2019augmenting,
+  title={Augmenting Data with Mixup for Sentence Classification: An Empirical Study},
+  author={Guo, Hongyu and Mao, Yongyi and Zhang, Richong},
+  journal={arXiv preprint arXiv:1905.08941},
+  year={2019}
+}""",
+}
 
 
 def mixup(x: Tensor, index: Tensor, lam: Tensor | float, mask: Tensor | None = None) -> Tensor:
@@ -273,6 +303,11 @@ class MixupConfig(MixConfig):
             snr = low + (high - low) * torch.rand(len(plan), generator=generator)
             plan = dataclasses.replace(plan, snr_db=torch.where(plan.mixed, snr, torch.zeros_like(snr)))
         return plan if num_anchors is None else plan.with_partner_rows()
+
+    def card_citation(self) -> str:
+        """mixup's paper, and the paper of the level used (TMix / Manifold Mixup for 'hidden', ...)."""
+        level = LEVEL_CITATIONS.get(self.level)
+        return self.citation if level is None else f"{self.citation}\n{level}"
 
     def batch_loss(
         self, run: Callable[[MixPlan | None], Any], plan: MixPlan | None, loss_of: Callable[[Any], Tensor]

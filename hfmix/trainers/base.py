@@ -125,5 +125,5 @@ class RecipeTrainer(Trainer):
                     "\n## Mixing recipe (hfmix)\n\nTrained with hfmix; the recipe is in `mix_config.json`:\n\n"
                     f"```json\n{self.mix_config.to_json_string()}```\n"
                 )
-                if self.mix_config.citation:
-                    fh.write(f"\n### Citation\n\n```bibtex\n{self.mix_config.citation}\n```\n")
+                if self.mix_config.card_citation():
+                    fh.write(f"\n### Citation\n\n```bibtex\n{self.mix_config.card_citation()}\n```\n")
