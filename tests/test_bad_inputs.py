@@ -68,6 +68,14 @@ def test_json_infinity_and_nan_are_refused(tmp_path, text):
         MixConfig.from_pretrained(path)
 
 
+@pytest.mark.parametrize("text", [".inf", "-.inf", ".nan"])
+def test_yaml_infinity_and_nan_are_refused(text):
+    yaml = pytest.importorskip("yaml")
+    data = yaml.safe_load(f"mix_type: fmix\ndecay_power: {text}\n")
+    with pytest.raises(ValueError, match="decay_power.*finite"):
+        MixConfig.from_dict(data)
+
+
 def test_huge_integers_in_float_fields_are_refused():
     with pytest.raises(ValueError, match="alpha.*finite"):
         MixConfig.from_dict({"mix_type": "mixup", "alpha": 10**400})
@@ -89,6 +97,9 @@ OUT_OF_RANGE = [
     ("fmix", {"alpha": 1e308}, "alpha"),
     ("fmix", {"decay_power": 50.0}, "decay_power"),  # the 1/f^δ spectrum overflows float32
     ("cutmix", {"alpha": 5000.0}, "alpha"),
+    ("geodesic_mixup", {"beta": 1e308}, "beta"),  # λ = 0 for every draw
+    ("geodesic_mixup", {"unimodal_beta": 5000.0}, "unimodal_beta"),
+    ("supremix", {"negative_alpha": [2.0, 1e308]}, "negative_alpha"),
 ]
 
 

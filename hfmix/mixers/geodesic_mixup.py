@@ -83,9 +83,11 @@ class GeodesicMixupConfig(MixConfig):
     citation = CITATION
 
     def validate(self) -> None:
+        from hfmix.sampling import MAX_BETA_PARAMETER  # floats are already finite (MixConfig's type check)
+
         for name in ("beta", "unimodal_beta"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")
+            if not 0 < getattr(self, name) <= MAX_BETA_PARAMETER:
+                raise ValueError(f"{name} must be in (0, {MAX_BETA_PARAMETER:g}], got {getattr(self, name)}.")
         for name in ("weight", "unimodal_weight"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):

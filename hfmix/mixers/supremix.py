@@ -63,8 +63,10 @@ class SupReMixConfig(MixConfig):
             raise ValueError(
                 f"temperature and base_temperature must be > 0, got {self.temperature}, {self.base_temperature}."
             )
-        if len(self.negative_alpha) != 2 or min(self.negative_alpha) <= 0:
-            raise ValueError(f"negative_alpha must be two Beta parameters > 0, got {list(self.negative_alpha)}.")
+        if len(self.negative_alpha) != 2 or not 0 < min(self.negative_alpha) <= max(self.negative_alpha) <= 1000:
+            raise ValueError(
+                f"negative_alpha must be two Beta parameters in (0, 1000], got {list(self.negative_alpha)}."
+            )
         if self.num_positive_mixtures < 0:
             raise ValueError(f"num_positive_mixtures must be >= 0, got {self.num_positive_mixtures}.")
         if self.positive_window is not None and not self.positive_window > 0:
