@@ -24,15 +24,29 @@ CONFIGS = {
     "roberta": lambda: tf.RobertaConfig(**_ENCODER, pad_token_id=1),
     "deberta-v2": lambda: tf.DebertaV2Config(**_ENCODER, pad_token_id=PAD),
     "gpt2": lambda: tf.GPT2Config(
-        vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=2, n_positions=64, pad_token_id=PAD, bos_token_id=1,
+        vocab_size=VOCAB,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=64,
+        pad_token_id=PAD,
+        bos_token_id=1,
         eos_token_id=2,
     ),  # fmt: skip
     "llama": lambda: tf.LlamaConfig(**_DECODER),
     "qwen2": lambda: tf.Qwen2Config(**_DECODER),
     "bart": lambda: tf.BartConfig(**_SEQ2SEQ),
     "t5": lambda: tf.T5Config(
-        vocab_size=VOCAB, d_model=32, d_kv=16, d_ff=37, num_layers=2, num_decoder_layers=2, num_heads=2,
-        pad_token_id=PAD, eos_token_id=2, decoder_start_token_id=PAD,
+        vocab_size=VOCAB,
+        d_model=32,
+        d_kv=16,
+        d_ff=37,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        pad_token_id=PAD,
+        eos_token_id=2,
+        decoder_start_token_id=PAD,
     ),  # fmt: skip
 }
 ENCODERS = ("bert", "roberta", "deberta-v2")

@@ -87,7 +87,7 @@ def test_b_pooled_level_mixes_each_rows_own_pooled_representation(family, side, 
         if family in ENCODERS:  # RoBERTa-style heads pool the first token
             own = plain[0][:, 0]
     expected = PLAN.lam[:, None] * own + (1 - PLAN.lam[:, None]) * own[PLAN.index]
-    with torch.no_grad(), capture_head_input(model) as seen, mixing(model, batch, PLAN, "pooled") as kw:
+    with torch.no_grad(), mixing(model, batch, PLAN, "pooled") as kw:
         head = {}
         handle = _head_output_probe(model, head)
         model(**kw)

@@ -27,7 +27,9 @@ def test_a_batchs_plan_depends_on_its_content_and_epoch_not_on_batches_before_it
     collator(first)
     after_one = collator(second)
     alone = fresh(second)  # the same batch, collated first: the same plan
-    assert torch.equal(after_one["mix_index"], alone["mix_index"]) and torch.equal(after_one["mix_lam"], alone["mix_lam"])
+    assert torch.equal(after_one["mix_index"], alone["mix_index"]) and torch.equal(
+        after_one["mix_lam"], alone["mix_lam"]
+    )
     fresh.set_epoch(1)
     next_epoch = fresh(second)
     assert not torch.equal(next_epoch["mix_lam"], alone["mix_lam"])  # another epoch, another draw

@@ -436,7 +436,7 @@ def test_nan_and_misshapen_regression_labels(tmp_path):
         trainer.compute_loss(trainer.model, {**batch, "labels": torch.tensor([0.1, float("nan"), 0.2, 0.3])})
     with pytest.raises(ValueError, match="Regression labels"):
         trainer.compute_loss(trainer.model, {**batch, "labels": torch.zeros(4, 2)})
-    with pytest.raises(ValueError, match="needs `labels`"):
+    with pytest.raises(ValueError, match="needs labels in each batch"):
         trainer.compute_loss(trainer.model, {k: v for k, v in batch.items() if k != "labels"})
 
 

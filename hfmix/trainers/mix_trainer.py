@@ -21,7 +21,7 @@ from hfmix.partnered_dataset import ANCHORS_KEY, PARTNER_KEY, PartnerCollator, P
 from hfmix.placement import check_level, num_layers, unwrap_model
 from hfmix.registry import get_mix_config
 from hfmix.sampling import MixPlan
-from hfmix.targets import infer_problem_type, mix_targets, mixed_loss
+from hfmix.targets import infer_problem_type, logits_of, micro_batch_token_count, mix_targets, mixed_loss
 from hfmix.trainers.base import RecipeTrainer
 
 
@@ -94,6 +94,20 @@ class MixTrainer(RecipeTrainer):
         if (self.mix_config.mix_stop < 1 or not self.mix_config.mixes_in_collator) and collator.mix_inputs:
             self.data_collator = dataclasses.replace(collator, mix_inputs=False)
         self.add_callback(_CollatorEpochCallback(self))
+
+    def _hp_search_setup(self, trial: Any) -> None:
+        """`Trainer.hyperparameter_search` sets `args.mix_config` per trial (`hfmix.recipe_search.hp_space`): use it."""
+        if trial is not None and isinstance(getattr(self.args, "mix_config", None), MixConfig):
+            self.args.mix_config = None  # transformers would cast the trial's dict to the old value's type
+        super()._hp_search_setup(trial)
+        chosen = getattr(self.args, "mix_config", None)
+        if chosen is None and hasattr(self.args, "mix_config"):
+            self.args.mix_config = chosen = self.mix_config
+        elif chosen is not None and not isinstance(chosen, MixConfig):
+            self.args.mix_config = chosen = get_mix_config(chosen)
+        if isinstance(chosen, MixupConfig) and chosen != self.mix_config:
+            self.mix_config = chosen
+            self._num_layers = self._check_model(self.model) if self.model is not None else None
 
     def _mixing_active(self) -> bool:
         stop = self.mix_config.mix_stop
@@ -213,12 +227,23 @@ class MixTrainer(RecipeTrainer):
 
     def _mixed_loss(self, result: MixedForward, num_items_in_batch: Any) -> torch.Tensor:
         """hfmix's loss of the (mixed) outputs, or the user's `compute_loss_func` on mixed targets."""
-        logits, labels, plan = result.outputs["logits"], result.labels, result.plan
-        config = getattr(unwrap_model(self.accelerator.unwrap_model(self.model)), "config", None)
-        problem_type = infer_problem_type(getattr(config, "problem_type", None), logits, labels)
+        base = unwrap_model(self.accelerator.unwrap_model(self.model))
+        logits, labels, plan = logits_of(result.outputs, type(base).__name__), result.labels, result.plan
+        problem_type = infer_problem_type(getattr(getattr(base, "config", None), "problem_type", None), logits, labels)
         if self.compute_loss_func is None:
+            num_tokens = None  # token classification: the step's token count, for exact GA and DDP (as HF)
+            if problem_type == "token_classification" and (plan is None or plan.num_anchors is None):
+                processes = self.accelerator.num_processes if self.args.average_tokens_across_devices else 1
+                steps = getattr(self, "current_gradient_accumulation_steps", self.args.gradient_accumulation_steps)
+                num_tokens = micro_batch_token_count(num_items_in_batch, steps, processes)
             return mixed_loss(
-                logits, labels, plan, problem_type, self.args.label_smoothing_factor, self.mix_config.multi_label
+                logits,
+                labels,
+                plan,
+                problem_type,
+                self.args.label_smoothing_factor,
+                self.mix_config.multi_label,
+                num_tokens=num_tokens,
             )
         union = problem_type == "multi_label_classification" and self.mix_config.multi_label == "union"
         targets = labels if plan is None else mix_targets(labels, plan.to(labels.device), logits.shape[-1], union)
