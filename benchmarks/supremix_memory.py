@@ -6,7 +6,7 @@ What it measures
     labels: integers drawn uniformly from [0, 100), as float (ties exist, so real positives exist beyond the other
     view), by:
 
-    * `hfmix` - `hfmix.losses.supremix_loss.supremix_loss` with its defaults (temperature 0.3, L1_inv distance
+    * `hfmix` - `hfmix.losses.supremix_loss` with its defaults (temperature 0.3, L1_inv distance
       weights, one Mix-neg mixture per (anchor, row) pair with α ~ Beta(2, 8), `num_positive_mixtures` = 32 Mix-pos
       pairs per anchor, gradients through the mixtures), except `positive_window` = 5 (`--window`), the research
       code's `--n 5`. The mixtures are drawn inside the call, so the step time includes drawing them. Every mixture
@@ -241,7 +241,7 @@ def enumerated_mixtures(y, negative_alpha, window: float):
     """A `SupReMixMixtures` holding the dense code's Mix-neg α and every valid Mix-pos pair (j, k) of each anchor."""
     import torch
 
-    from hfmix.losses.supremix_loss import SupReMixMixtures
+    from hfmix.losses import SupReMixMixtures
 
     y = y.double()
     n = len(y)
@@ -266,7 +266,7 @@ def equality_check(args: argparse.Namespace) -> list[str]:
     """Dense (joint stabiliser) against `supremix_loss` given the same mixtures, on tiny batches."""
     import torch
 
-    from hfmix.losses.supremix_loss import supremix_loss
+    from hfmix.losses import supremix_loss
 
     batch, dim = 4, 8
     generator = torch.Generator().manual_seed(args.seed)
@@ -327,7 +327,7 @@ def child(args: argparse.Namespace) -> None:
     logging.disable(logging.WARNING)
     import torch
 
-    from hfmix.losses.supremix_loss import supremix_loss
+    from hfmix.losses import supremix_loss
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)

@@ -2,10 +2,12 @@
 
 __version__ = "0.1.0"
 
-from hfmix import calibration, embedding_metrics, functional, losses, regression_metrics  # noqa: E402
+from hfmix import calibration, embedding_metrics, functional, losses, metrics, regression_metrics  # noqa: E402
 from hfmix.config import MixConfig  # noqa: E402
 from hfmix.data_collators import MixDataCollator  # noqa: E402
-from hfmix.mixers import CutMixConfig, FMixConfig, GeodesicMixupConfig, MixupConfig, SupReMixConfig  # noqa: E402
+from hfmix.methods.geodesic_mixup import GeodesicMixupConfig  # noqa: E402
+from hfmix.methods.supremix import SupReMixConfig  # noqa: E402
+from hfmix.mixers import CutMixConfig, FMixConfig, MixupConfig  # noqa: E402
 from hfmix.registry import get_mix_config, list_mixers, register_mixer  # noqa: E402
 from hfmix.sampling import MixPlan  # noqa: E402
 from hfmix.trainers import GeodesicMixupTrainer, MixTrainer, MixTrainingArguments, SupReMixTrainer  # noqa: E402
@@ -31,6 +33,7 @@ __all__ = [
     "get_mix_config",
     "list_mixers",
     "losses",
+    "metrics",
     "register_mixer",
     "regression_metrics",
 ]

@@ -43,3 +43,8 @@ def all_reduce_sum(value: float | int, device: torch.device | str = "cpu") -> fl
     total = torch.tensor([float(value)], dtype=torch.float64, device=device)
     dist.all_reduce(total)
     return float(total)
+
+
+def world_size() -> int:
+    """The number of processes (1 without a process group)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1

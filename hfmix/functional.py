@@ -1,11 +1,11 @@
 """The pure tensor functions of hfmix, in one namespace (like `torch.nn.functional`)."""
 
-from hfmix.geodesic import slerp
-from hfmix.losses.geodesic_mixup_loss import geodesic_mixup_loss
 from hfmix.losses.soft_target_cross_entropy import soft_target_cross_entropy
-from hfmix.losses.supremix_loss import supremix_loss
+from hfmix.methods.geodesic_mixup.loss import geodesic_mixup_loss
+from hfmix.methods.supremix.loss import supremix_loss
 from hfmix.mixers.cutmix import span_mask
 from hfmix.mixers.fmix import fmix_mask
+from hfmix.mixers.geodesic_mixup import slerp
 from hfmix.mixers.mixup import mixup, union_mask
 from hfmix.pairing import dataset_label_similarity_partners, label_similarity_partners, random_partners
 from hfmix.sampling import sample_lambda, sample_mix_plan

@@ -3,13 +3,14 @@
 1. Each process computes the trainer's loss on its half of a fixed global batch (embeddings gathered with
    gradients); the mean of the losses and the mean of the gradients are compared with the single-process loss
    and gradients on the full batch, with the λ a single process would draw.
-2. A short DDP training run: finite loss, replicas stay in sync.
+2. A short DDP training run: finite weights and logged losses that moved, replicas stay in sync.
 3. `import hfmix` and the geodesic modules do not import sentence-transformers (an optional dependency).
 Rank 0 writes a JSON report.
 """
 
 import copy
 import json
+import math
 import sys
 
 import tiny
@@ -18,10 +19,9 @@ import torch.distributed as dist
 import transformers as tf
 
 import hfmix  # noqa: F401
-from hfmix.losses.geodesic_mixup_loss import geodesic_mixup_loss
-from hfmix.mixers.geodesic_mixup import GeodesicMixupConfig
+from hfmix import GeodesicMixupConfig, GeodesicMixupTrainer
+from hfmix.losses import GeodesicMixupLoss, geodesic_mixup_loss
 from hfmix.sampling import make_generator
-from hfmix.trainers.geodesic_mixup_trainer import GeodesicMixupTrainer
 
 
 def flat_grad(model: torch.nn.Module) -> torch.Tensor:
@@ -40,6 +40,8 @@ def main(report_path: str) -> None:
         use_cpu=True,
         save_strategy="no",
         seed=0,
+        logging_steps=1,
+        logging_nan_inf_filter=False,
         remove_unused_columns=False,
     )
     rank, world = args.process_index, args.world_size
@@ -61,7 +63,9 @@ def main(report_path: str) -> None:
     dist.all_reduce(mean_loss)
     mean_loss /= world
 
-    expected_lambdas = config.sample_lambdas(make_generator(0, 0, 0, 0))  # what one process draws at step 0
+    expected_lambdas = GeodesicMixupLoss(config).sample_lambdas(
+        make_generator(0, 0, 0, 0)
+    )  # what one process draws at step 0
     reference.train()
     out = reference(**batch)
     full = geodesic_mixup_loss(
@@ -79,14 +83,7 @@ def main(report_path: str) -> None:
     scale_grad = model.logit_scale.grad.clone()
     dist.all_reduce(scale_grad)
 
-    train_data = tiny.paired_dataset("image", n=12, seed=2)
-    trained = tiny.clip_model(seed=1)
-    run = GeodesicMixupTrainer(model=trained, args=args, train_dataset=train_data, mix_config=config)
-    result = run.train()
-    weights = torch.cat([p.detach().flatten() for p in trained.parameters()])[:256].tolist()
-    everyone = [None] * world
-    dist.all_gather_object(everyone, weights)
-
+    trained = training_run(args, config)
     if rank == 0:
         report = {
             "world_size": world,
@@ -95,14 +92,32 @@ def main(report_path: str) -> None:
             "grads_match": bool(torch.allclose(grads, ref_grads, atol=1e-5, rtol=1e-4)),
             "logit_scale_grad_matches": abs(float(scale_grad) / world - float(reference.logit_scale.grad)) < 1e-5,
             "max_grad_diff": float((grads - ref_grads).abs().max()),
-            "finite_training_loss": bool(torch.isfinite(torch.tensor(result.training_loss))),
-            "replicas_in_sync": everyone[0] == everyone[1],
+            **trained,
             "sentence_transformers_not_imported": optional_left_alone,
         }
         with open(report_path, "w") as fh:
             json.dump(report, fh)
     dist.barrier()
     dist.destroy_process_group()
+
+
+def training_run(args: tf.TrainingArguments, config: GeodesicMixupConfig) -> dict[str, bool]:
+    """A short DDP run: finite weights that moved, finite logged losses that moved, replicas in sync."""
+    model = tiny.clip_model(seed=1)
+    before = torch.cat([p.detach().flatten() for p in model.parameters()])
+    run = GeodesicMixupTrainer(
+        model=model, args=args, train_dataset=tiny.paired_dataset("image", n=12, seed=2), mix_config=config
+    )
+    run.train()
+    weights = torch.cat([p.detach().flatten() for p in model.parameters()])
+    everyone = [None] * args.world_size
+    dist.all_gather_object(everyone, weights[:256].tolist())
+    losses = [h["loss"] for h in run.state.log_history if "loss" in h]
+    return {
+        "finite_weights_that_moved": bool(torch.isfinite(weights).all() and not torch.equal(before, weights)),
+        "finite_losses_that_moved": len(losses) >= 2 and all(map(math.isfinite, losses)) and len(set(losses)) > 1,
+        "replicas_in_sync": everyone[0] == everyone[1],
+    }
 
 
 if __name__ == "__main__":

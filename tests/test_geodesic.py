@@ -9,6 +9,7 @@ import tiny
 import torch
 import torch.nn.functional as F
 import transformers as tf
+from training_checks import st_trainer, train_and_check
 
 from hfmix.config import MixConfig
 from hfmix.embedding_metrics import (
@@ -19,11 +20,11 @@ from hfmix.embedding_metrics import (
     zero_shot_accuracy,
     zero_shot_logits,
 )
-from hfmix.geodesic import slerp
-from hfmix.losses.geodesic_mixup_loss import GeodesicMixupLoss, geodesic_mixup_loss
-from hfmix.mixers.geodesic_mixup import GeodesicMixupConfig
+from hfmix.losses import GeodesicMixupLoss, geodesic_mixup_loss
+from hfmix.methods.geodesic_mixup import GeodesicMixupConfig
+from hfmix.methods.geodesic_mixup.trainer import GeodesicMixupTrainer
+from hfmix.mixers.geodesic_mixup import slerp
 from hfmix.registry import get_mix_config
-from hfmix.trainers.geodesic_mixup_trainer import GeodesicMixupTrainer
 
 
 torch.set_num_threads(1)
@@ -118,8 +119,10 @@ def test_slerp_rejects_bad_shapes():
 
 
 # ------------------------------------------------------------------------------------------------------- loss
-def direct_loss(img, txt, s_i, s_t, lam, w, s2, wu, lam_u, all_img=None, all_txt=None, offset=0):
-    """A slow, row-by-row float64 implementation of the documented loss."""
+def direct_loss(img, txt, s_i, s_t, lam, w, s2, wu, lam_u, all_img=None, all_txt=None, offset=0, negatives=None):
+    """A slow, row-by-row float64 implementation of the documented loss (hard negatives: extra image → text
+    candidates of the contrastive and m²-mix terms)."""
+    negatives = [] if negatives is None else list(F.normalize(negatives.double(), dim=-1))
     img, txt = F.normalize(img.double(), dim=-1), F.normalize(txt.double(), dim=-1)
     all_img = img if all_img is None else F.normalize(all_img.double(), dim=-1)
     all_txt = txt if all_txt is None else F.normalize(all_txt.double(), dim=-1)
@@ -135,17 +138,24 @@ def direct_loss(img, txt, s_i, s_t, lam, w, s2, wu, lam_u, all_img=None, all_txt
     def onehot(g):
         return torch.eye(n, dtype=torch.float64)[g]
 
+    def extra(g):  # one-hot over the n candidates and the hard negatives
+        return torch.eye(n + len(negatives), dtype=torch.float64)[g]
+
     total = 0.0
     for i in range(len(img)):
         g = offset + i
         soft = lam_u * onehot(g) + (1 - lam_u) * onehot(n - 1 - g)
         clip = (
-            ce([s_i * img[i] @ all_txt[j] for j in range(n)], onehot(g))
+            ce([s_i * img[i] @ all_txt[j] for j in range(n)] + [s_i * img[i] @ x for x in negatives], extra(g))
             + ce([s_t * txt[i] @ all_img[j] for j in range(n)], onehot(g))
         ) / 2
         m_i, m_t = (s_i, s_t) if s2 is None else (s2, s2)
         m2 = (
-            ce([m_i * img[i] @ (all_txt[g] if j == g else hard[j]) for j in range(n)], onehot(g))
+            ce(
+                [m_i * img[i] @ (all_txt[g] if j == g else hard[j]) for j in range(n)]
+                + [m_i * img[i] @ x for x in negatives],
+                extra(g),
+            )
             + ce([m_t * txt[i] @ (all_img[g] if j == g else hard[j]) for j in range(n)], onehot(g))
         ) / 2
         uni = (
@@ -185,6 +195,19 @@ def test_loss_matches_a_direct_implementation(options):
     )
     want = direct_loss(img, txt, s_i, s_t, lam, options["w"], options["s2"], options["wu"], lam_u)
     assert abs(float(got) - float(want)) < 1e-5
+
+
+def test_hard_negatives_stay_in_the_denominator_of_both_terms():
+    img, txt = torch.randn(4, 6, generator=torch.Generator().manual_seed(0)), torch.randn(4, 6)
+    negatives = torch.randn(8, 6, generator=torch.Generator().manual_seed(1))  # two per row
+    got = geodesic_mixup_loss(img, txt, 9.0, 0.3, weight=0.5, negative_embeds=negatives, return_components=True)
+    want = direct_loss(img, txt, 9.0, 9.0, 0.3, 0.5, None, 0.0, 0.5, negatives=negatives)
+    assert abs(float(got["loss"]) - float(want)) < 1e-5
+    without = geodesic_mixup_loss(img, txt, 9.0, 0.3, weight=0.5, return_components=True)
+    for key in ("contrastive_loss", "m2_loss"):  # more candidates in the denominator: a larger loss
+        assert float(got[key]) > float(without[key])
+    with pytest.raises(ValueError, match="negative_embeds must be"):
+        geodesic_mixup_loss(img, txt, 9.0, negative_embeds=torch.randn(3, 5))
 
 
 def test_gathered_shards_add_up_to_the_full_batch_loss_and_gradient():
@@ -276,12 +299,38 @@ def test_config_round_trip_validation_and_schedules(tmp_path):
         with pytest.raises(ValueError, match=field):
             GeodesicMixupConfig(**kwargs)
     factors = {
-        s: GeodesicMixupConfig(weight_schedule=s).schedule_factor(0.5, epoch=2.3)
+        s: GeodesicMixupLoss(GeodesicMixupConfig(weight_schedule=s)).schedule_factor(0.5, epoch=2.3)
         for s in ("constant", "linear", "cosine", "inverse_epoch")
     }
     assert factors == pytest.approx({"constant": 1.0, "linear": 0.5, "cosine": 0.5, "inverse_epoch": 1 / 3})
-    lam, lam_u = config.sample_lambdas(torch.Generator().manual_seed(0))
-    assert (lam, lam_u) == config.sample_lambdas(torch.Generator().manual_seed(0)) and 0 < lam < 1
+    runtime = GeodesicMixupLoss(config)
+    assert runtime.config == config and GeodesicMixupLoss(config, weight=0.3).config.weight == 0.3
+    lam, lam_u = runtime.sample_lambdas(torch.Generator().manual_seed(0))
+    assert (lam, lam_u) == runtime.sample_lambdas(torch.Generator().manual_seed(0)) and 0 < lam < 1
+    with pytest.raises(ValueError, match="Unknown GeodesicMixupConfig options"):
+        GeodesicMixupLoss(wieght=0.1)
+
+
+def test_the_runtime_draws_schedules_and_computes_the_loss():
+    """GeodesicMixupLoss = geodesic_mixup_loss with the drawn λ and the scheduled weights."""
+    config = GeodesicMixupConfig(weight=0.4, unimodal_weight=0.2, weight_schedule="linear", mixed_logit_scale=7.0)
+    runtime = GeodesicMixupLoss(config)
+    img, txt = torch.randn(5, 8), torch.randn(5, 8)
+    got = runtime(img, txt, 9.0, 4.0, generator=torch.Generator().manual_seed(1), progress=0.25)
+    lam, lam_u = runtime.sample_lambdas(torch.Generator().manual_seed(1))
+    assert runtime.last_lambdas == (lam, lam_u) and runtime.last_factor == 0.75
+    want = geodesic_mixup_loss(
+        img,
+        txt,
+        9.0,
+        lam,
+        weight=0.3,
+        logit_scale_text=4.0,
+        mixed_logit_scale=7.0,
+        unimodal_weight=0.15,
+        unimodal_lam=lam_u,
+    )
+    torch.testing.assert_close(got, want)
 
 
 # ---------------------------------------------------------------------------------------------------- trainer
@@ -297,6 +346,7 @@ def trainer_args(tmp_path, **kw):
         save_strategy="no",
         seed=0,
         logging_steps=1,
+        logging_nan_inf_filter=False,  # a NaN loss must show as NaN, not as 0.0
         remove_unused_columns=False,
     )
     return tf.TrainingArguments(**{**defaults, **kw})
@@ -313,8 +363,7 @@ def test_trainer_fine_tunes_clip_saves_the_recipe_and_reports_embedding_metrics(
         eval_dataset=tiny.paired_dataset("image", n=7, seed=1),
         mix_config=config,
     )
-    result = trainer.train()
-    assert math.isfinite(result.training_loss)
+    train_and_check(trainer)
     logs = [entry for entry in trainer.state.log_history if "m2_loss" in entry]
     assert logs and [entry["mix_weight"] for entry in logs] == pytest.approx([0.5, 0.5 * 2 / 3, 0.5 / 3], abs=1e-6)
     for name in ("logit_scale", "text_projection.weight", "visual_projection.weight"):
@@ -336,7 +385,7 @@ def test_trainer_fine_tunes_clap_with_two_temperatures_and_unimodal_terms(tmp_pa
         mix_config={"mix_type": "geodesic_mixup", "weight": 0.3, "unimodal_weight": 0.2, "mixed_logit_scale": 14.3},
         compute_embedding_metrics=False,
     )
-    assert math.isfinite(trainer.train().training_loss)
+    train_and_check(trainer)
     assert model.logit_scale_a.item() != before[0] and model.logit_scale_t.item() != before[1]
     assert any("unimodal_loss" in entry for entry in trainer.state.log_history)
 
@@ -347,7 +396,8 @@ def test_trainer_odd_last_batch_and_contract_errors(tmp_path):
         args=trainer_args(tmp_path, max_steps=-1, num_train_epochs=1, per_device_train_batch_size=2),
         train_dataset=tiny.paired_dataset("image", n=5),  # batches of 2, 2, 1
     )
-    assert math.isfinite(trainer.train().training_loss) and trainer.state.global_step == 3
+    train_and_check(trainer)
+    assert trainer.state.global_step == 3
     from hfmix.trainers.mix_training_args import MixTrainingArguments
 
     common = dict(output_dir=str(tmp_path), use_cpu=True, report_to=[])
@@ -372,7 +422,8 @@ def test_two_process_run_matches_the_single_process_full_batch(tmp_path):
         "loss_matches": True,
         "grads_match": True,
         "logit_scale_grad_matches": True,
-        "finite_training_loss": True,
+        "finite_weights_that_moved": True,
+        "finite_losses_that_moved": True,
         "replicas_in_sync": True,
         "sentence_transformers_not_imported": True,  # `import hfmix` and these modules leave it optional
     }
@@ -407,36 +458,59 @@ def test_embedding_metrics_against_hand_computed_values():
 def test_sentence_transformers_loss_trains_a_tiny_model(tmp_path):
     pytest.importorskip("sentence_transformers")
     from datasets import Dataset
-    from sentence_transformers import (
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-    )
 
-    from hfmix.integrations.sentence_transformers.geodesic_mixup_loss import GeodesicMixupRankingLoss
+    from hfmix.integrations.sentence_transformers import GeodesicMixupRankingLoss
 
-    rows = tiny.sentiment_rows(24)
-    texts = [r["text"] for r in rows]
+    texts = [r["text"] for r in tiny.sentiment_rows(24)]
     model = tiny.sentence_transformer(tmp_path / "bert", texts)
     loss = GeodesicMixupRankingLoss(model, weight=0.5)
     assert loss.get_config_dict()["weight"] == 0.5 and "oh2023geodesic" in loss.citation
+    assert isinstance(loss.m2mix, GeodesicMixupLoss) and loss.m2mix.config.weight == 0.5
     data = Dataset.from_dict({"anchor": texts[:16], "positive": [t.upper() for t in texts[:16]]})
-    before = [p.detach().clone() for p in model.parameters()]
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=5,
-        max_steps=3,
-        learning_rate=1e-2,
-        report_to=[],
-        use_cpu=True,
-        save_strategy="no",
-        logging_steps=1,
-    )
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
-    assert math.isfinite(trainer.train().training_loss)
-    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+    trainer = st_trainer(tmp_path, model, data, loss)
+    train_and_check(trainer)
     assert any("geodesic_mixup" in entry for entry in trainer.state.log_history)
-    with pytest.raises(ValueError, match="exactly 2"):
-        loss([{"input_ids": torch.ones(2, 3, dtype=torch.long)}] * 3, None)
+    with pytest.raises(ValueError, match=r"\(anchor, positive\) pairs or MNRL-style rows.*got 1 text column"):
+        loss([{"input_ids": torch.ones(2, 3, dtype=torch.long)}], None)
+
+
+def test_sentence_transformers_loss_trains_on_nli_triplets_with_hard_negatives(tmp_path):
+    """(anchor, positive, negative): the MNRL format; the negatives are candidates of every anchor."""
+    pytest.importorskip("sentence_transformers")
+    from datasets import Dataset
+
+    from hfmix.integrations.sentence_transformers import GeodesicMixupRankingLoss
+
+    rows = tiny.sentiment_rows(30)
+    texts = [r["text"] for r in rows]
+    model = tiny.sentence_transformer(tmp_path / "bert", texts)
+    nli = Dataset.from_dict(
+        {"anchor": texts[:15], "positive": [t.upper() for t in texts[:15]], "negative": texts[15:30]}
+    )
+    loss = GeodesicMixupRankingLoss(model, weight=0.5)
+    train_and_check(st_trainer(tmp_path, model, nli, loss))
+
+
+def test_sentence_transformers_hard_negatives_match_mnrl_at_weight_zero_and_the_formula(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from hfmix.integrations.sentence_transformers import GeodesicMixupRankingLoss
+
+    texts = [r["text"] for r in tiny.sentiment_rows(24)]
+    model = tiny.sentence_transformer(tmp_path / "bert", texts).eval()
+    anchor, positive, negative = (torch.randn(6, 32, generator=torch.Generator().manual_seed(k)) for k in range(3))
+    mnrl = MultipleNegativesRankingLoss(
+        model, scale=20.0, directions=("query_to_doc", "doc_to_query"), partition_mode="per_direction"
+    )
+    plain = GeodesicMixupRankingLoss(model, weight=0.0).compute_loss_from_embeddings([anchor, positive, negative])
+    want = mnrl.compute_loss_from_embeddings([anchor, positive, negative], None)
+    torch.testing.assert_close(plain["contrastive"], want)
+    loss = GeodesicMixupRankingLoss(model, weight=0.5, seed=4)
+    parts = loss.compute_loss_from_embeddings([anchor, positive, negative])
+    lam, _ = GeodesicMixupLoss(seed=4).sample_lambdas()
+    expected = direct_loss(anchor, positive, 20.0, 20.0, lam, 0.5, None, 0.0, 0.5, negatives=negative)
+    assert abs(float(parts["contrastive"] + parts["geodesic_mixup"]) - float(expected)) < 1e-5
 
 
 def test_an_evaluation_set_with_no_batch_warns(tmp_path, caplog):

@@ -6,8 +6,9 @@ import pytest
 import tiny
 import torch
 import torch.nn.functional as F
+from training_checks import st_trainer, train_and_check
 
-from hfmix.losses.supremix_loss import SupReMixLoss, draw_supremix_mixtures, supremix_loss
+from hfmix.losses import SupReMixLoss, draw_supremix_mixtures, supremix_loss
 
 
 def gen(seed=0):
@@ -145,7 +146,7 @@ def test_clear_errors():
         supremix_loss(torch.randn(3, 3), torch.randn(2), generator=gen())
     with pytest.raises(ValueError, match="Generator"):
         supremix_loss(torch.randn(2, 3), torch.randn(2))
-    with pytest.raises(ValueError, match="Unknown SupReMix options"):
+    with pytest.raises(ValueError, match="Unknown SupReMixConfig options"):
         SupReMixLoss(temprature=0.1)
     module = SupReMixLoss(temperature=0.2, num_positive_mixtures=4)
     z, y = batch()
@@ -156,14 +157,14 @@ def test_clear_errors():
 
 def test_sentence_transformers_loss_is_supremix_and_trains(tmp_path):
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
-    from hfmix.integrations.sentence_transformers import SupReMixLoss as STSupReMixLoss
+    from hfmix.integrations.sentence_transformers import SupReMixSentenceLoss
 
     texts = [r["text"] for r in tiny.sentiment_rows(24)]
     model = tiny.sentence_transformer(tmp_path / "bert", texts)
-    loss = STSupReMixLoss(model, temperature=0.2, num_positive_mixtures=4, seed=3)
+    loss = SupReMixSentenceLoss(model, temperature=0.2, num_positive_mixtures=4, seed=3, columns_are_views=True)
     assert loss.get_config_dict()["temperature"] == 0.2 and "arXiv:2309.16633" in loss.citation
+    assert isinstance(loss.supremix, SupReMixLoss) and loss.mix_config.temperature == 0.2
     # the value: supremix_loss on the two views' sentence embeddings, mixtures from the loss's generator
     features = [model.tokenize(texts[:6]), model.tokenize([t.upper() for t in texts[:6]])]
     scores = torch.tensor([0.0, 1.0, 1.0, 2.0, 3.0, 3.0])
@@ -177,20 +178,61 @@ def test_sentence_transformers_loss_is_supremix_and_trains(tmp_path):
     torch.testing.assert_close(value.detach(), expected)
     model.train()
     data = Dataset.from_dict({"text": texts[:16], "score": [float(i % 4) for i in range(16)]})
-    before = [p.detach().clone() for p in model.parameters()]
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=5,
-        max_steps=3,
-        learning_rate=1e-2,
-        report_to=[],
-        use_cpu=True,
-        save_strategy="no",
-    )
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
-    assert math.isfinite(trainer.train().training_loss)
-    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+    train_and_check(st_trainer(tmp_path, model, data, loss))
     with pytest.raises(ValueError, match="score"):
         loss(features, None)
     with pytest.raises(TypeError, match="SupReMixConfig"):
-        STSupReMixLoss(model, mix_config="mixup")
+        SupReMixSentenceLoss(model, mix_config="mixup")
+
+
+def test_sentence_transformers_views_train_when_declared(tmp_path):
+    from datasets import Dataset
+
+    from hfmix.integrations.sentence_transformers import SupReMixSentenceLoss
+
+    texts = [r["text"] for r in tiny.sentiment_rows(24)]
+    model = tiny.sentence_transformer(tmp_path / "bert", texts)
+    data = Dataset.from_dict(
+        {"text": texts[:15], "augmented": [t.upper() for t in texts[:15]], "score": [float(i % 3) for i in range(15)]}
+    )
+    loss = SupReMixSentenceLoss(model, num_positive_mixtures=4, columns_are_views=True)
+    train_and_check(st_trainer(tmp_path, model, data, loss))
+
+
+def test_sentence_transformers_refuses_sts_pairs_with_a_score(tmp_path):
+    """(sentence1, sentence2, score) rates the pair: read as two views with a per-row label it trains nonsense."""
+    from datasets import Dataset
+
+    from hfmix.integrations.sentence_transformers import SupReMixSentenceLoss
+
+    texts = [r["text"] for r in tiny.sentiment_rows(24)]
+    model = tiny.sentence_transformer(tmp_path / "bert", texts)
+    sts = Dataset.from_dict({"sentence1": texts[:10], "sentence2": texts[10:20], "score": [i / 10 for i in range(10)]})
+    trainer = st_trainer(tmp_path, model, sts, SupReMixSentenceLoss(model))
+    with pytest.raises(ValueError, match=r"pair data such as STS.*one text column.*columns_are_views=True"):
+        trainer.train()
+
+
+def test_sentence_transformers_old_name_still_imports_with_a_warning():
+    import hfmix.integrations.sentence_transformers as st
+    from hfmix.integrations.sentence_transformers.supremix_loss import SupReMixSentenceLoss
+
+    with pytest.warns(FutureWarning, match="SupReMixSentenceLoss"):
+        from hfmix.integrations.sentence_transformers import SupReMixLoss as old
+    assert old is SupReMixSentenceLoss and "SupReMixLoss" not in st.__all__
+    with pytest.warns(FutureWarning, match="SupReMixSentenceLoss"):
+        from hfmix.integrations.sentence_transformers.supremix_loss import SupReMixLoss as old_module_name
+    assert old_module_name is SupReMixSentenceLoss
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_labels_are_refused_naming_the_rows(bad):
+    z, y = batch()
+    y[[2, 5]] = bad
+    for call in (
+        lambda: supremix_loss(z, y, generator=gen()),
+        lambda: SupReMixLoss()(z, y),
+        lambda: draw_supremix_mixtures(y, generator=gen()),
+    ):
+        with pytest.raises(ValueError, match=r"finite.*rows \[2, 5\]"):
+            call()

@@ -1,8 +1,8 @@
-"""Losses, one per file."""
+"""Losses: the pure functions and the loss modules, one per file or per method folder (`hfmix.methods`)."""
 
-from hfmix.losses.geodesic_mixup_loss import GeodesicMixupLoss, geodesic_mixup_loss
 from hfmix.losses.soft_target_cross_entropy import soft_target_cross_entropy
-from hfmix.losses.supremix_loss import SupReMixLoss, SupReMixMixtures, draw_supremix_mixtures, supremix_loss
+from hfmix.methods.geodesic_mixup.loss import GeodesicMixupLoss, geodesic_mixup_loss
+from hfmix.methods.supremix.loss import SupReMixLoss, SupReMixMixtures, draw_supremix_mixtures, supremix_loss
 
 
 __all__ = [

@@ -1,9 +1,9 @@
 """Trainer subclasses and their TrainingArguments, in pairs."""
 
-from hfmix.trainers.geodesic_mixup_trainer import GeodesicMixupTrainer
+from hfmix.methods.geodesic_mixup.trainer import GeodesicMixupTrainer
+from hfmix.methods.supremix.trainer import SupReMixTrainer
 from hfmix.trainers.mix_trainer import MixTrainer
 from hfmix.trainers.mix_training_args import MixTrainingArguments
-from hfmix.trainers.supremix_trainer import SupReMixTrainer
 
 
 __all__ = [

@@ -11,34 +11,35 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from hfmix.distributed import gather_with_grad
-from hfmix.losses.geodesic_mixup_loss import geodesic_mixup_loss
-from hfmix.mixers.geodesic_mixup import CITATION
-from hfmix.sampling import sample_lambda
+from hfmix.integrations.sentence_transformers.embedding import embed_columns
+from hfmix.methods.geodesic_mixup.config import CITATION
+from hfmix.methods.geodesic_mixup.loss import GeodesicMixupLoss
 
 
-def _embed(model: nn.Module, sentence_features: list[dict[str, Tensor]]) -> list[Tensor]:
-    try:
-        from sentence_transformers.base.losses.merged_forward import embed_columns
-    except ImportError:  # older sentence-transformers: one forward per column
-        return [model(features)["sentence_embedding"] for features in sentence_features]
-    return embed_columns(model, sentence_features)
+DATA_FORMAT = (
+    "(anchor, positive) pairs or MNRL-style rows (anchor, positive, negative_1, ..., negative_k): the anchor column "
+    "first, then its positive, then any hard-negative columns"
+)
 
 
 class GeodesicMixupRankingLoss(nn.Module):
-    """In-batch contrastive loss (symmetric InfoNCE) plus geodesic mixed hard negatives, for (anchor, positive) pairs.
+    """In-batch contrastive loss (symmetric InfoNCE) plus geodesic mixed hard negatives, for (anchor, positive) pairs
+    with optional hard negatives.
 
-    For a batch of pairs (a_i, p_i) the embeddings are L2-normalised (sentence-transformers embeddings, CLIP
-    checkpoints included, are not unit-norm), then
+    For a batch of rows (a_i, p_i, n_i1, ..., n_ik) the embeddings are L2-normalised (sentence-transformers
+    embeddings, CLIP checkpoints included, are not unit-norm), then
 
-        L = (CE(s·â p̂ᵀ) + CE(s·p̂ âᵀ))/2 + weight·L_m²,
+        L = (CE(s·â [p̂; n̂]ᵀ) + CE(s·p̂ âᵀ))/2 + weight·L_m²,
 
-    where L_m² replaces every off-diagonal logit by the similarity to a hard negative h_j = slerp(â_j, p̂_j, λ),
-    λ ~ Beta(beta, beta) (see `hfmix.losses.geodesic_mixup_loss`). Returned as a dict, so the trainer logs
-    `contrastive` and `geodesic_mixup` (the weighted term) separately; their sum is trained.
+    where L_m² replaces every off-diagonal in-batch positive logit by the similarity to a hard negative
+    h_j = slerp(â_j, p̂_j, λ), λ ~ Beta(beta, beta); the hard negatives of every row stay in the anchor → candidate
+    denominator of both terms (see `hfmix.losses.geodesic_mixup_loss`). Returned as a dict, so the trainer logs
+    `contrastive` and `geodesic_mixup` (the weighted term) separately; their sum is trained. With `weight=0` it is
+    `MultipleNegativesRankingLoss(directions=("query_to_doc", "doc_to_query"), partition_mode="per_direction")`.
 
-    Inputs: a dataset with exactly two text (or image) columns, anchor first; no label column is needed (a label
-    is ignored). λ comes from the loss's own `torch.Generator` seeded with `seed`: every process draws the same λ,
+    Inputs: a dataset whose columns are (anchor, positive) or (anchor, positive, negative_1, ...), anchor first; no
+    label column is needed (a label is ignored). The loss is the recipe's runtime, `GeodesicMixupLoss`
+    (`self.m2mix`), which draws λ from its own `torch.Generator` seeded with `seed`: every process draws the same λ,
     so with `gather_across_devices=True` (candidates gathered from all devices with gradients) each process holds
     its share of the full-batch loss.
 
@@ -65,64 +66,53 @@ class GeodesicMixupRankingLoss(nn.Module):
         super().__init__()
         if not scale > 0:
             raise ValueError(f"scale must be > 0, got {scale}.")
-        if not weight >= 0:
-            raise ValueError(f"weight must be >= 0, got {weight}.")
-        if not beta > 0:
-            raise ValueError(f"beta must be > 0, got {beta}.")
-        if mixed_scale is not None and not mixed_scale > 0:
-            raise ValueError(f"mixed_scale must be None or > 0, got {mixed_scale}.")
         self.model = model
-        self.scale, self.weight, self.beta, self.mixed_scale = scale, weight, beta, mixed_scale
-        self.gather_across_devices = gather_across_devices
-        self.seed = seed
-        self.generator = torch.Generator().manual_seed(seed)
+        self.scale = scale
+        self.m2mix = GeodesicMixupLoss(
+            seed=seed,
+            weight=weight,
+            beta=beta,
+            mixed_logit_scale=mixed_scale,
+            gather_across_processes=gather_across_devices,
+        )
 
     def forward(
         self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
     ) -> dict[str, Tensor]:
         features = list(sentence_features)
-        if len(features) != 2:
-            raise ValueError(
-                f"GeodesicMixupRankingLoss takes (anchor, positive) pairs: exactly 2 input columns, got {len(features)}."
-            )
-        anchor, positive = _embed(self.model, features)
-        return self.compute_loss_from_embeddings([anchor, positive], labels)
+        if len(features) < 2:
+            raise ValueError(f"GeodesicMixupRankingLoss takes {DATA_FORMAT}; got {len(features)} text column(s).")
+        return self.compute_loss_from_embeddings(embed_columns(self.model, features), labels)
 
     def compute_loss_from_embeddings(
         self, embeddings: list[Tensor], labels: Tensor | None = None
     ) -> dict[str, Tensor]:
-        """embeddings: [anchor (B, D), positive (B, D)]; returns {'contrastive': ..., 'geodesic_mixup': ...}."""
-        anchor, positive = embeddings
-        lam = float(sample_lambda(self.beta, 1, generator=self.generator)[0])
-        all_anchor = all_positive = None
-        offset = 0
-        if self.gather_across_devices:
-            all_anchor, offset = gather_with_grad(anchor)
-            all_positive, _ = gather_with_grad(positive)
-            if offset == 0 and all_anchor is anchor:
-                all_anchor = all_positive = None  # one process: nothing to gather
-        parts = geodesic_mixup_loss(
+        """embeddings: [anchor (B, D), positive (B, D), negative_1 (B, D), ...]; returns
+        {'contrastive': ..., 'geodesic_mixup': ...}."""
+        if len(embeddings) < 2:
+            raise ValueError(f"GeodesicMixupRankingLoss takes {DATA_FORMAT}; got {len(embeddings)} embedding(s).")
+        anchor, positive, *negatives = embeddings
+        parts = self.m2mix(
             anchor,
             positive,
             self.scale,
-            lam,
-            weight=self.weight,
-            mixed_logit_scale=self.mixed_scale,
-            all_image_embeds=all_anchor,
-            all_text_embeds=all_positive,
-            offset=offset,
+            negative_embeds=torch.cat(negatives) if negatives else None,
             return_components=True,
         )
-        return {"contrastive": parts["contrastive_loss"], "geodesic_mixup": self.weight * parts["m2_loss"]}
+        return {
+            "contrastive": parts["contrastive_loss"],
+            "geodesic_mixup": self.m2mix.config.weight * parts["m2_loss"],
+        }
 
     def get_config_dict(self) -> dict[str, Any]:
+        config = self.m2mix.config
         return {
             "scale": self.scale,
-            "weight": self.weight,
-            "beta": self.beta,
-            "mixed_scale": self.mixed_scale,
-            "gather_across_devices": self.gather_across_devices,
-            "seed": self.seed,
+            "weight": config.weight,
+            "beta": config.beta,
+            "mixed_scale": config.mixed_logit_scale,
+            "gather_across_devices": config.gather_across_processes,
+            "seed": self.m2mix.seed,
         }
 
     @property

@@ -1,17 +1,28 @@
 """SupReMix recipe: supervised contrastive pre-training for regression with mixtures as hard pairs.
 
-Wu et al., "Mixup Your Own Pairs", arXiv:2309.16633. The loss is `hfmix.losses.supremix_loss`; the trainer is
-`hfmix.SupReMixTrainer` (contrastive pre-training, then a linear probe).
+Wu et al., "Mixup Your Own Pairs", arXiv:2309.16633. The config is the one list of the method's options: the
+runtime `SupReMixLoss` (`loss.py`) is built from it, and the trainer and the sentence-transformers loss call that.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hfmix.config import MixConfig
-from hfmix.losses.supremix_loss import CITATION
 from hfmix.registry import register_mixer
+
+
+CITATION = """\
+@article{wu2023supremix,
+  title={Mixup Your Own Pairs},
+  author={Wu, Yilei and others},
+  journal={arXiv preprint arXiv:2309.16633},
+  year={2023}
+}"""
+# Fields that say where the embedding comes from and whether to gather, not how the loss is computed.
+RUNTIME_FIELDS = ("embedding", "gather_across_processes")
 
 
 @register_mixer("supremix")
@@ -75,17 +86,7 @@ class SupReMixConfig(MixConfig):
             raise ValueError(f"label_tolerance must be >= 0, got {self.label_tolerance}.")
 
     def loss_options(self) -> dict[str, Any]:
-        """The keyword arguments of `supremix_loss` this recipe sets."""
-        return dict(
-            temperature=self.temperature,
-            base_temperature=self.base_temperature,
-            distance_weight=self.distance_weight,
-            detach_mixtures=self.detach_mixtures,
-            normalize=self.normalize,
-            label_tolerance=self.label_tolerance,
-            negative_alpha=tuple(self.negative_alpha),
-            num_positive_mixtures=self.num_positive_mixtures,
-            positive_window=self.positive_window,
-            mix_negatives=self.mix_negatives,
-            mix_positives=self.mix_positives,
-        )
+        """The keyword arguments of `supremix_loss` this recipe sets: every field but `RUNTIME_FIELDS`."""
+        options = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in RUNTIME_FIELDS}
+        options["negative_alpha"] = tuple(self.negative_alpha)
+        return options

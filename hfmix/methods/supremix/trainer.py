@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Iterator
 from typing import Any
 
 import torch
-import transformers
 from torch import Tensor, nn
 
-from hfmix.losses.supremix_loss import gathered_supremix_loss, supremix_loss
-from hfmix.mixers.supremix import SupReMixConfig
-from hfmix.placement import capture_head_input, find_head, unwrap_model
+from hfmix.methods.supremix.config import SupReMixConfig
+from hfmix.methods.supremix.loss import SupReMixLoss, check_finite_labels
+from hfmix.placement import find_head, unwrap_model
 from hfmix.regression_metrics import regression_scores
 from hfmix.sampling import make_generator
 from hfmix.trainers.base import RecipeTrainer
@@ -21,7 +23,8 @@ class SupReMixTrainer(RecipeTrainer):
 
     The model is any HF model for sequence classification/regression (text or audio, e.g.
     `AutoModelForSequenceClassification(num_labels=1)`) or a bare encoder; the embedding is the input of its task
-    head (`SupReMixConfig.embedding`). `train()` runs the contrastive pre-training (the head is not trained);
+    head (`SupReMixConfig.embedding`): for a decoder-only classifier (GPT-2, Llama, Qwen2, ...), whose head scores
+    every position, the hidden state at each row's last real token, the position its prediction comes from. `train()` runs the contrastive pre-training (the head is not trained);
     `linear_probe()` then fits a ridge regressor on the frozen embeddings, writes it into a linear head, and
     reports MAE, RMSE, Pearson and Spearman on the evaluation set. Fine-tune afterwards with `Trainer` or
     `MixTrainer` if you like.
@@ -29,22 +32,19 @@ class SupReMixTrainer(RecipeTrainer):
     Under several processes the embeddings and labels of all processes are gathered with gradients and each
     process's loss is its share of the global mean, so loss and gradients equal the single-process full-batch
     ones; the mixtures are drawn from a generator seeded by (seed, step, micro-step), equal on every process.
+    The loss is the recipe's runtime, `self.supremix` (a `SupReMixLoss`).
     """
 
     recipe_class = SupReMixConfig
     default_recipe = "supremix"
 
-    def __init__(
-        self,
-        model: nn.Module | None = None,
-        args: transformers.TrainingArguments | None = None,
-        *trainer_args: Any,
-        mix_config: SupReMixConfig | dict | str | None = None,
-        **kwargs: Any,
-    ):
-        super().__init__(model, args, *trainer_args, mix_config=mix_config, **kwargs)
-        self._eval_batches = 0
-        self.probe: nn.Linear | None = None
+    probe: nn.Linear | None = None  # set by `linear_probe`
+    _eval_batches = 0
+
+    @functools.cached_property
+    def supremix(self) -> SupReMixLoss:
+        """The recipe's loss runtime."""
+        return SupReMixLoss(self.mix_config)
 
     # ------------------------------------------------------------------------------------------- embeddings
     def embed(self, model: nn.Module, inputs: dict[str, Any]) -> tuple[Tensor, Any]:
@@ -52,10 +52,9 @@ class SupReMixTrainer(RecipeTrainer):
         base = unwrap_model(self.accelerator.unwrap_model(model))
         how = self.mix_config.embedding
         if how == "pooled" and _has_head(base):
-            with capture_head_input(base) as captured:
+            with _capture_head(base) as captured:
                 outputs = model(**inputs)
-            pooled = captured[0]
-            return (pooled[:, 0] if pooled.dim() == 3 else pooled), outputs
+            return _head_representation(base, inputs, *captured[0]), outputs
         outputs = model(**inputs, output_hidden_states=True)
         if how == "pooled":
             pooled = getattr(outputs, "pooler_output", None)
@@ -95,12 +94,8 @@ class SupReMixTrainer(RecipeTrainer):
             raise ValueError(
                 f"SupReMix needs one regression value per row, got labels of shape {tuple(labels.shape)}."
             )
-        options = self.mix_config.loss_options()
         generator = self._generator(model.training)
-        if self.mix_config.gather_across_processes and model.training:
-            loss = gathered_supremix_loss(embeddings, labels[:, 0], generator=generator, **options)
-        else:
-            loss = supremix_loss(embeddings, labels[:, 0], generator=generator, **options)
+        loss = self.supremix(embeddings, labels[:, 0], generator=generator, gather=None if model.training else False)
         # Every output takes part with weight 0: DDP then sees gradients (zeros) for the head and the pooler too,
         # and the graph survives a batch where no anchor has a positive.
         unused = [t.sum() for t in outputs.values() if isinstance(t, Tensor) and t.requires_grad]
@@ -152,6 +147,7 @@ class SupReMixTrainer(RecipeTrainer):
                 "linear_probe needs a training and an evaluation dataset (pass them or set the trainer's)."
             )
         z, y = self.dataset_embeddings(train_dataset)
+        check_finite_labels(y, "linear_probe: the training set's")
         z, y = z.double(), y.double()
         mean_z, mean_y = z.mean(0), y.mean()
         centred = z - mean_z
@@ -172,7 +168,7 @@ class SupReMixTrainer(RecipeTrainer):
         if self.mix_config.embedding != "pooled" or not _has_head(base):
             return
         _, head = find_head(base)
-        if isinstance(head, nn.Linear) and head.weight.shape == self.probe.weight.shape:
+        if isinstance(head, nn.Linear) and head.bias is not None and head.weight.shape == self.probe.weight.shape:
             head.weight.data.copy_(self.probe.weight.data)
             head.bias.data.copy_(self.probe.bias.data)
 
@@ -183,3 +179,48 @@ def _has_head(model: nn.Module) -> bool:
     except ValueError:
         return False
     return True
+
+
+@contextlib.contextmanager
+def _capture_head(model: nn.Module) -> Iterator[list[tuple[Tensor, Any]]]:
+    """Record the (input, output) of the model's task head during a forward pass."""
+    captured: list[tuple[Tensor, Any]] = []
+    _, head = find_head(model)
+    handle = head.register_forward_hook(lambda module, args, output: captured.append((args[0], output)))
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+def _head_representation(model: nn.Module, inputs: dict[str, Any], head_input: Tensor, head_output: Any) -> Tensor:
+    """(B, H): the representation the model's prediction comes from.
+
+    A (B, H) head input is it. A head applied to every position, (B, T, H) → (B, T, C), is a decoder-only classifier
+    that keeps each row's last real token: the hidden state there. A head that takes (B, T, H) and pools itself
+    (RoBERTa-style classification heads read the first token): the first token.
+    """
+    if head_input.dim() != 3:
+        return head_input
+    if not (isinstance(head_output, Tensor) and head_output.dim() == 3):
+        return head_input[:, 0]
+    index = last_real_token(model, inputs, head_input.shape[1]).to(head_input.device)
+    return head_input[torch.arange(len(head_input), device=head_input.device), index]
+
+
+def last_real_token(model: nn.Module, inputs: dict[str, Any], length: int) -> Tensor:
+    """(B,) the position of each row's last real token in a sequence of `length` positions.
+
+    The rule of transformers' decoder-only `*ForSequenceClassification`: the rightmost token that is not the
+    config's `pad_token_id` (right or left padding alike); without input ids or a pad token id, the rightmost
+    position of the attention mask; without either, the last position. Prompt tokens that peft prepends shift it.
+    """
+    config = getattr(model, "config", None)
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    pad, ids = getattr(text_config, "pad_token_id", None), inputs.get("input_ids")
+    real = ids != pad if ids is not None and pad is not None else inputs.get("attention_mask")
+    if not isinstance(real, Tensor) or real.dim() != 2:
+        rows = next(v.shape[0] for v in inputs.values() if isinstance(v, Tensor))
+        return torch.full((rows,), length - 1, dtype=torch.long)
+    positions = torch.arange(real.shape[1], device=real.device)
+    return (positions * real.bool()).argmax(-1) + (length - real.shape[1])

@@ -8,14 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.distributed as dist
 import transformers
 from torch import Tensor, nn
 
-from hfmix.distributed import gather_with_grad
 from hfmix.embedding_metrics import retrieval_metrics
-from hfmix.losses.geodesic_mixup_loss import geodesic_mixup_loss
-from hfmix.mixers.geodesic_mixup import GeodesicMixupConfig
+from hfmix.methods.geodesic_mixup.config import GeodesicMixupConfig
+from hfmix.methods.geodesic_mixup.loss import GeodesicMixupLoss, geodesic_mixup_loss
 from hfmix.placement import unwrap_model
 from hfmix.trainers.base import RecipeTrainer
 
@@ -60,7 +58,7 @@ class GeodesicMixupTrainer(RecipeTrainer):
     `labels` and `return_loss` are dropped. The model's own loss is never used (transformers' CLAP loss scores the
     text → audio direction twice; here each direction has its own scale).
 
-    Training loss: `geodesic_mixup_loss` with the `GeodesicMixupConfig` recipe, a per-micro-batch mean
+    Training loss: the recipe's runtime, `self.m2mix` (a `GeodesicMixupLoss`), a per-micro-batch mean
     (`loss_is_scaled_for_ga = False`, so gradient accumulation is exact). λ comes from a `torch.Generator` seeded
     by (args.seed, process index, global step, micro-step), as in `MixTrainer`. Under several processes with
     `gather_across_processes=True`, embeddings are gathered with gradients and every process uses the generator of
@@ -92,23 +90,15 @@ class GeodesicMixupTrainer(RecipeTrainer):
         super().__init__(model, args, *trainer_args, mix_config=mix_config, **kwargs)
         if self.model is not None:
             logit_scales(self.model)  # fail at construction when the contract is not met
+        self.m2mix = GeodesicMixupLoss(self.mix_config)
         self._stats = torch.zeros(6, dtype=torch.float64)  # Σ contrastive, m², uni-modal, λ, factor; count
         self._eval_embeds: list[tuple[Tensor, Tensor]] | None = None
         self.last_lambdas: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------------------------------------ helpers
-    def _gathering(self) -> bool:
-        return (
-            self.mix_config.gather_across_processes
-            and dist.is_available()
-            and dist.is_initialized()
-            and dist.get_world_size() > 1
-        )
-
-    def _schedule_factor(self) -> float:
+    def _progress(self) -> float:
         max_steps = self.state.max_steps
-        progress = self.state.global_step / max_steps if max_steps and max_steps > 0 else 0.0
-        return self.mix_config.schedule_factor(progress, self.state.epoch or 0.0)
+        return self.state.global_step / max_steps if max_steps and max_steps > 0 else 0.0
 
     def _embeddings(self, outputs: Any) -> tuple[Tensor, Tensor]:
         def get(key: str) -> Tensor | None:
@@ -143,36 +133,23 @@ class GeodesicMixupTrainer(RecipeTrainer):
         outputs = model(**inputs)
         first, text = self._embeddings(outputs)
         scale, scale_text = logit_scales(self.accelerator.unwrap_model(model))
-        config = self.mix_config
         if model.training:
-            gathering = self._gathering()
-            factor = self._schedule_factor()
-            lam, lam_unimodal = config.sample_lambdas(self._step_generator(process=0 if gathering else None))
-            all_first = all_text = None
-            offset = 0
-            if gathering:
-                all_first, offset = gather_with_grad(first)
-                all_text, _ = gather_with_grad(text)
-            parts = geodesic_mixup_loss(
+            generator = self._step_generator(process=0 if self.m2mix.gathers() else None)
+            parts = self.m2mix(
                 first,
                 text,
                 scale,
-                lam,
-                weight=config.weight * factor,
-                logit_scale_text=scale_text,
-                mixed_logit_scale=config.mixed_logit_scale,
-                unimodal_weight=config.unimodal_weight * factor,
-                unimodal_lam=lam_unimodal,
-                all_image_embeds=all_first,
-                all_text_embeds=all_text,
-                offset=offset,
+                scale_text,
+                generator=generator,
+                progress=self._progress(),
+                epoch=self.state.epoch or 0.0,
                 return_components=True,
             )
-            self.last_lambdas = (lam, lam_unimodal)
+            self.last_lambdas = self.m2mix.last_lambdas
             values = torch.stack([parts["contrastive_loss"], parts["m2_loss"], parts["unimodal_loss"]]).detach()
             self._stats[:3] += values.cpu().double()  # one device sync for the three logged components
-            self._stats[3:] += torch.tensor([lam, factor, 1.0], dtype=torch.float64)
-        else:
+            self._stats[3:] += torch.tensor([self.last_lambdas[0], self.m2mix.last_factor, 1.0], dtype=torch.float64)
+        else:  # the plain contrastive loss, local to this process
             parts = geodesic_mixup_loss(
                 first, text, scale, weight=0.0, logit_scale_text=scale_text, return_components=True
             )
