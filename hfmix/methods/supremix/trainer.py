@@ -134,9 +134,9 @@ class SupReMixTrainer(RecipeTrainer):
         and score it on `eval_dataset` (default: the evaluation set): `probe_mae`, `probe_rmse`, `probe_pearson`,
         `probe_spearman` (and `probe_mse`), logged and returned.
 
-        The probe is kept in `self.probe`; when the model's head is one `nn.Linear` on the embedding (BERT-style
-        `classifier`, audio `classifier` after a projector, ...) it is written into the head, so the saved model
-        predicts with it.
+        The probe is kept in `self.probe`; when the model's head is one `nn.Linear` with a bias on the embedding
+        (BERT-style `classifier`, audio `classifier` after a projector, ...) it is written into the head, so the
+        saved model predicts with it (a bias-free head, such as GPT-2's `score`, is left as it is).
         """
         if ridge < 0:
             raise ValueError(f"ridge must be >= 0, got {ridge}.")
