@@ -13,7 +13,7 @@ What it measures
                        of its samples under a smooth binary FMix mask (decay power 3) and takes the rest from its
                        partner; the target is the share of what was really mixed.
 
-    The model is `examples/audio_classification.py`'s: `WhisperWaveformClassifier` (`benchmarks/spoken_audio.py`)
+    The model is `examples/audio_classification.py`'s: `WhisperWaveformClassifier` (`benchmarks/spoken_digits.py`)
     takes raw 16 kHz waveforms, computes Whisper's log-mel in torch (so the collator can mix waveforms), runs the
     pretrained Whisper tiny.en encoder on a 1.5 s window (75 of its 1,500 positions: whisper.cpp's `audio_ctx`
     trick, as in `benchmarks/geodesic.py`), mean-pools the frames that hold the clip and applies a trainable linear
@@ -23,7 +23,7 @@ What it measures
     The training code itself is the example's (`make_runs`, `train_and_score`), imported from there.
 
 Data (generated once with espeak-ng and cached under `--cache-dir`)
-    The ten digits spoken by espeak-ng (`spoken_audio.plan_digit_clips`): 8 English accents × 12 voice variants for
+    The ten digits spoken by espeak-ng (`spoken_digits.plan_digit_clips`): 8 English accents × 12 voice variants for
     training, 6 *other* voice variants for the test set, pitch 20-80, speed 110-240 wpm, a 0-0.4 s leading pause,
     a random gain, white noise at −5 to 15 dB SNR, 16 kHz, cut to 1.5 s. A seed draws its own `--train-per-class`
     × 10 training clips (and the head's initialisation, the data order and the λ draws); the `--test-per-class` × 10
@@ -55,10 +55,7 @@ import torch
 import transformers
 
 import hfmix
-
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import spoken_audio  # noqa: E402
+from hfmix.demo import spoken_digits
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +107,7 @@ def mean_std(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
-    spoken_audio.check_requirements("benchmarks/audio_quality.py")
+    spoken_digits.check_requirements("benchmarks/audio_quality.py")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -119,7 +116,7 @@ def main(argv: list[str] | None = None) -> str:
     example = load_example()
     command = "python " + shlex.join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     started = time.perf_counter()
-    num_classes = len(spoken_audio.DIGITS)
+    num_classes = len(spoken_digits.DIGITS)
     run_args = argparse.Namespace(
         data="digits",
         model="whisper-tiny-en",

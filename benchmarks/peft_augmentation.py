@@ -91,8 +91,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 import hfmix
 from hfmix import MixTrainer, MixupConfig
 from hfmix.augment import EDA, embedding_synonyms
-from hfmix.cli.data import EMBEDDED_LABEL_COLUMN, EMBEDDED_TEXT_COLUMN, embedded_model_path, load_table, prepare
-from hfmix.cli.runs import classification_scores
+from hfmix.cli.data import load_table, prepare
+from hfmix.demo.tweets import EMBEDDED_LABEL_COLUMN, EMBEDDED_TEXT_COLUMN, embedded_model_path
+from hfmix.metrics.classification import classification_scores
 
 
 PEFT_METHODS = {"lora": 2e-3, "ptuning": 1e-2}  # method -> default learning rate

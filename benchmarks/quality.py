@@ -85,15 +85,9 @@ from transformers import AutoTokenizer
 import hfmix
 from hfmix import MixTrainingArguments, MixupConfig
 from hfmix.cli.arguments import TRAINING_DEFAULTS
-from hfmix.cli.data import (
-    EMBEDDED_LABEL_COLUMN,
-    EMBEDDED_TEXT_COLUMN,
-    embedded_data_path,
-    embedded_model_path,
-    load_table,
-    prepare,
-)
+from hfmix.cli.data import load_table, prepare
 from hfmix.cli.runs import tokenize, train_run
+from hfmix.demo.tweets import EMBEDDED_LABEL_COLUMN, EMBEDDED_TEXT_COLUMN, embedded_data_path, embedded_model_path
 
 
 METHODS = ("erm", "embeddings", "hidden", "pooled")

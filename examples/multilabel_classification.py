@@ -47,7 +47,8 @@ import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, TrainingArguments
 
 from hfmix import MixTrainer, MixupConfig
-from hfmix.cli.data import embedded_model_path, load_table
+from hfmix.cli.data import load_table
+from hfmix.demo.tweets import embedded_model_path
 
 
 TOPICS = {

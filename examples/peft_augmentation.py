@@ -56,8 +56,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 
 from hfmix import MixTrainer, MixupConfig
 from hfmix.augment import EDA, BackTranslation, embedding_synonyms
-from hfmix.cli.data import EMBEDDED_LABEL_COLUMN, embedded_model_path, load_table, prepare
-from hfmix.cli.runs import classification_scores
+from hfmix.cli.data import load_table, prepare
+from hfmix.demo.tweets import EMBEDDED_LABEL_COLUMN, embedded_model_path
+from hfmix.metrics.classification import classification_scores
 
 
 METHODS = ("lora", "ptuning", "prefix")

@@ -31,8 +31,9 @@ import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, TrainingArguments
 
 from hfmix import MixTrainer, MixupConfig
-from hfmix.cli.data import EMBEDDED_LABEL_COLUMN, embedded_model_path, load_table, prepare
-from hfmix.cli.runs import classification_scores
+from hfmix.cli.data import load_table, prepare
+from hfmix.demo.tweets import EMBEDDED_LABEL_COLUMN, embedded_model_path
+from hfmix.metrics.classification import classification_scores
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -43,9 +43,9 @@ import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, TrainingArguments
 
 from hfmix import MixTrainer, MixupConfig
-from hfmix.cli.data import embedded_model_path
 from hfmix.cli.runs import markdown_table
-from hfmix.regression_metrics import regression_scores
+from hfmix.demo.tweets import embedded_model_path
+from hfmix.metrics.regression import regression_scores
 
 
 VADER = "vaderSentiment==3.3.2"

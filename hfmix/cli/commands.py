@@ -8,9 +8,10 @@ import time
 from typing import Any
 
 from hfmix.cli.arguments import ScriptArguments, parse_options, recipe_from
-from hfmix.cli.data import EMBEDDED_LABEL_COLUMN, embedded_model_path, load_table, prepare
+from hfmix.cli.data import load_table, prepare
 from hfmix.cli.runs import markdown_table, tokenize, train_run
 from hfmix.config import MixConfig
+from hfmix.demo.tweets import EMBEDDED_LABEL_COLUMN, embedded_model_path
 from hfmix.mixers.mixup import MixupConfig
 from hfmix.placement import LEVELS
 from hfmix.registry import get_mix_config, list_mixers

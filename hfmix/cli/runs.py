@@ -13,16 +13,11 @@ import torch
 import transformers
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, PreTrainedTokenizerBase
 
-from hfmix.calibration import (
-    TemperatureScaler,
-    brier_score,
-    expected_calibration_error,
-    negative_log_likelihood,
-    reliability_diagram,
-)
 from hfmix.cli.data import Splits
 from hfmix.config import MixConfig
-from hfmix.regression_metrics import regression_scores
+from hfmix.metrics.calibration import TemperatureScaler, expected_calibration_error, reliability_diagram
+from hfmix.metrics.classification import classification_scores
+from hfmix.metrics.regression import regression_scores
 from hfmix.trainers import MixTrainer, MixTrainingArguments
 
 
@@ -100,22 +95,6 @@ def train_run(
         except ImportError:
             row["reliability_diagram"] = None  # matplotlib not installed: no picture, scores unaffected
     return row
-
-
-def classification_scores(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    predictions = logits.argmax(-1)
-    f1 = []
-    for c in range(logits.shape[1]):
-        tp = int(((predictions == c) & (labels == c)).sum())
-        wrong = int(((predictions == c) != (labels == c)).sum())
-        f1.append(2 * tp / (2 * tp + wrong) if tp + wrong else 0.0)
-    return {
-        "accuracy": float((predictions == labels).float().mean()),
-        "macro_f1": sum(f1) / len(f1),
-        "nll": negative_log_likelihood(logits, labels),
-        "ece": expected_calibration_error(logits, labels),
-        "brier": brier_score(logits, labels),
-    }
 
 
 CLASSIFICATION_COLUMNS = [

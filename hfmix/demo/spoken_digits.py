@@ -1,7 +1,7 @@
-"""Spoken audio for the audio benchmarks and the audio example, offline: espeak-ng speech and Whisper tiny.en.
+"""The spoken-digit demo kit, offline: espeak-ng speech and Whisper tiny.en.
 
-Two things the audio benchmarks (`benchmarks/geodesic.py`, `benchmarks/audio_quality.py`) and
-`examples/audio_classification.py` share, written once here:
+What `examples/audio_classification.py` and the audio benchmarks (`benchmarks/geodesic.py`,
+`benchmarks/audio_quality.py`) share, written once here:
 
 * `speak(...)` / `synthesise(clip)`: a word or phrase spoken by the espeak-ng synthesiser with a given voice
   (accent + voice variant), pitch and speed, resampled to 16 kHz, with a leading pause, a gain and white noise at a
@@ -127,10 +127,33 @@ def whisper_from_ctranslate2(path: str, source_positions: int) -> transformers.W
     """Whisper tiny.en as a transformers model, from CTranslate2 weights; the encoder keeps `source_positions`
     of its 1,500 positional embeddings (inputs of 2 × source_positions mel frames)."""
     w = read_ctranslate2(path)
-    d = w["encoder/conv1/weight"].shape[0]
     layers = {
         side: sum(f"{side}/layer_{i}/ffn/linear_0/weight" in w for i in range(64)) for side in ("encoder", "decoder")
     }
+    config = transformers.WhisperConfig(
+        vocab_size=w["decoder/embeddings/weight"].shape[0],
+        num_mel_bins=w["encoder/conv1/weight"].shape[1],
+        d_model=w["encoder/conv1/weight"].shape[0],
+        encoder_layers=layers["encoder"],
+        decoder_layers=layers["decoder"],
+        encoder_attention_heads=int(w["encoder/num_heads"]),
+        decoder_attention_heads=int(w["decoder/num_heads"]),
+        encoder_ffn_dim=w["encoder/layer_0/ffn/linear_0/weight"].shape[0],
+        decoder_ffn_dim=w["decoder/layer_0/ffn/linear_0/weight"].shape[0],
+        max_source_positions=source_positions,
+        max_target_positions=w["decoder/position_encodings/encodings"].shape[0],
+    )
+    model = transformers.WhisperForConditionalGeneration(config)
+    model.load_state_dict(whisper_state_dict(w, layers, source_positions), strict=True)
+    return model.eval()
+
+
+def whisper_state_dict(
+    w: dict[str, np.ndarray], layers: dict[str, int], source_positions: int
+) -> dict[str, torch.Tensor]:
+    """The `WhisperForConditionalGeneration` state dict of the CTranslate2 variables `w` (`read_ctranslate2`), with
+    `layers["encoder"]` and `layers["decoder"]` blocks and the first `source_positions` encoder positions."""
+    d = w["encoder/conv1/weight"].shape[0]
     state: dict[str, torch.Tensor] = {}
 
     def linear(dst: str, src: str, bias: bool = True) -> None:
@@ -178,22 +201,7 @@ def whisper_from_ctranslate2(path: str, source_positions: int) -> transformers.W
         linear(f"{dst}.encoder_attn.out_proj", f"{src}/attention/linear_2")
         norm(f"{dst}.encoder_attn_layer_norm", f"{src}/attention/layer_norm")
     state["proj_out.weight"] = state["model.decoder.embed_tokens.weight"]
-    config = transformers.WhisperConfig(
-        vocab_size=w["decoder/embeddings/weight"].shape[0],
-        num_mel_bins=w["encoder/conv1/weight"].shape[1],
-        d_model=d,
-        encoder_layers=layers["encoder"],
-        decoder_layers=layers["decoder"],
-        encoder_attention_heads=int(w["encoder/num_heads"]),
-        decoder_attention_heads=int(w["decoder/num_heads"]),
-        encoder_ffn_dim=w["encoder/layer_0/ffn/linear_0/weight"].shape[0],
-        decoder_ffn_dim=w["decoder/layer_0/ffn/linear_0/weight"].shape[0],
-        max_source_positions=source_positions,
-        max_target_positions=w["decoder/position_encodings/encodings"].shape[0],
-    )
-    model = transformers.WhisperForConditionalGeneration(config)
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+    return state
 
 
 def transcribe(model: transformers.WhisperForConditionalGeneration, features: torch.Tensor, tokenizer: Any) -> str:
