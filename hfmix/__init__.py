@@ -7,7 +7,15 @@ from hfmix.config import MixConfig  # noqa: E402
 from hfmix.data_collators import MixDataCollator  # noqa: E402
 from hfmix.methods.geodesic_mixup import GeodesicMixupConfig  # noqa: E402
 from hfmix.methods.supremix import SupReMixConfig  # noqa: E402
-from hfmix.mixers import CutMixConfig, FMixConfig, MixupConfig  # noqa: E402
+from hfmix.mixers import (  # noqa: E402
+    CutMixConfig,
+    DecoupledMixupConfig,
+    FMixConfig,
+    MixupConfig,
+    MixupInferenceConfig,
+    RankMixupConfig,
+    RegMixupConfig,
+)
 from hfmix.registry import get_mix_config, list_mixers, register_mixer  # noqa: E402
 from hfmix.sampling import MixPlan  # noqa: E402
 from hfmix.trainers import GeodesicMixupTrainer, MixTrainer, MixTrainingArguments, SupReMixTrainer  # noqa: E402
@@ -15,6 +23,7 @@ from hfmix.trainers import GeodesicMixupTrainer, MixTrainer, MixTrainingArgument
 
 __all__ = [
     "CutMixConfig",
+    "DecoupledMixupConfig",
     "FMixConfig",
     "GeodesicMixupConfig",
     "GeodesicMixupTrainer",
@@ -24,6 +33,9 @@ __all__ = [
     "MixTrainer",
     "MixTrainingArguments",
     "MixupConfig",
+    "MixupInferenceConfig",
+    "RankMixupConfig",
+    "RegMixupConfig",
     "SupReMixConfig",
     "SupReMixTrainer",
     "__version__",
