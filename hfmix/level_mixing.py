@@ -182,7 +182,7 @@ def mix_head_input(model: nn.Module, inputs: dict[str, Any], plan: MixPlan) -> I
     with padding never mixed in.
     """
     _, head = find_head(model)
-    ids, mask = inputs.get("input_ids"), inputs.get("attention_mask")
+    mask = inputs.get("attention_mask")
     last_token = pools_last_token(model)
 
     def mix_input(module: nn.Module, args: tuple) -> tuple:
@@ -190,7 +190,7 @@ def mix_head_input(model: nn.Module, inputs: dict[str, Any], plan: MixPlan) -> I
         p = plan.to(x.device)
         if x.dim() == 3 and last_token:
             rows = torch.arange(x.shape[0], device=x.device)
-            last = last_token_index(model, ids, x.shape[1]).to(x.device).expand(x.shape[0])
+            last = last_token_index(model, inputs, x.shape[1]).to(x.device).expand(x.shape[0])
             pooled = mixup(x[rows, last], p.index, p.lam)
             mixed = x.index_put((rows, last), pooled)
         elif x.dim() >= 3 and isinstance(mask, Tensor) and mask.shape == x.shape[:2]:

@@ -18,8 +18,9 @@ from typing import Any
 from torch import Tensor, nn
 
 from hfmix.mixers.mixup import MixupConfig
+from hfmix.model_parts import capture_head_input, pooled_representation, unwrap_model
 from hfmix.partnered_dataset import anchor_rows
-from hfmix.placement import capture_head_input, mixing, unwrap_model
+from hfmix.placement import mixing
 from hfmix.sampling import MixPlan
 from hfmix.signal_mixing import mix_continuous_inputs, signal_options
 
@@ -33,7 +34,8 @@ class MixedForward:
         labels: the labels the outputs answer: the batch's, or the anchors' alone when a batch with dataset partners
             was not mixed and so ran on its anchors only.
         plan: the plan the targets follow (λ corrected for what was really mixed), or None: nothing was mixed.
-        pooled: with `record_pooled=True`, the input of the task head before mixing, else None.
+        pooled: with `record_pooled=True`, (B, H) the representation the head reads (`pooled_representation`:
+            each row's pooled token), recorded before mixing; else None.
     """
 
     outputs: Any
@@ -75,7 +77,8 @@ def mixed_forward(
         inputs = {key: anchor_rows(value, len(labels), anchors) for key, value in inputs.items()}
         labels = labels[:anchors]
     base_model = unwrap_model(model)
-    with capture_head_input(base_model) if record_pooled else contextlib.nullcontext([]) as pooled:
+    forward_inputs = inputs
+    with capture_head_input(base_model) if record_pooled else contextlib.nullcontext([]) as head_inputs:
         if plan is None or inputs_mixed:
             outputs = model(**inputs)
         elif config.level == "inputs":
@@ -86,4 +89,5 @@ def mixed_forward(
                 outputs = model(**forward_inputs)
     if plan is not None and plan.masks is not None and plan.masks.realized is not None:
         plan = plan.with_lam(plan.masks.realized)  # masked mixing: the share of what was really mixed
-    return MixedForward(outputs, labels, plan, pooled[0] if pooled else None)
+    pooled = pooled_representation(base_model, forward_inputs, head_inputs[0]) if head_inputs else None
+    return MixedForward(outputs, labels, plan, pooled)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -52,15 +53,36 @@ def is_multiple_choice(model: nn.Module) -> bool:
     return type(base_model(model)).__name__.endswith("ForMultipleChoice")
 
 
-def last_token_index(model: nn.Module, input_ids: Tensor | None, length: int) -> Tensor:
-    """(B,) the position a last-token classifier pools: the rightmost token that is not `pad_token_id` (the rule
-    of transformers' `*ForSequenceClassification`), or the last position when it has no pad token id."""
-    pad = getattr(getattr(base_model(model), "config", None), "pad_token_id", None)
-    if input_ids is None or pad is None:
-        size = 1 if input_ids is None else input_ids.shape[0]
-        return torch.full((size,), length - 1, dtype=torch.long)
-    positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
-    return (positions * (input_ids != pad)).argmax(-1)
+def last_token_index(model: nn.Module, inputs: dict[str, Any], length: int) -> Tensor:
+    """(B,) the position a last-token classifier pools, in a sequence of `length` positions.
+
+    The rule of transformers' decoder-only `*ForSequenceClassification`: the rightmost token that is not the
+    config's `pad_token_id` (right or left padding alike); without input ids or a pad token id, the rightmost
+    position of the attention mask; without either, the last position. Prompt tokens that peft prepends shift it.
+    """
+    config = getattr(base_model(model), "config", None)
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    pad, ids = getattr(text_config, "pad_token_id", None), inputs.get("input_ids")
+    real = ids != pad if isinstance(ids, Tensor) and pad is not None else inputs.get("attention_mask")
+    if not isinstance(real, Tensor) or real.dim() != 2:
+        rows = next((v.shape[0] for v in inputs.values() if isinstance(v, Tensor)), 1)
+        return torch.full((rows,), length - 1, dtype=torch.long)
+    positions = torch.arange(real.shape[1], device=real.device)
+    return (positions * real.bool()).argmax(-1) + (length - real.shape[1])
+
+
+def pooled_representation(model: nn.Module, inputs: dict[str, Any], head_input: Tensor) -> Tensor:
+    """(B, H): the representation a model's prediction comes from, given its task head's input.
+
+    A (B, H) head input is it. A last-token classifier (its head scores every position): each row's last real
+    token. A head that takes (B, T, H) and pools itself (RoBERTa-style heads read the first token): the first token.
+    """
+    if head_input.dim() != 3:
+        return head_input
+    if not pools_last_token(model):
+        return head_input[:, 0]
+    index = last_token_index(model, inputs, head_input.shape[1]).to(head_input.device)
+    return head_input[torch.arange(len(head_input), device=head_input.device), index]
 
 
 def virtual_token_count(model: nn.Module) -> int:

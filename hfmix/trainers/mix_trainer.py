@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+import os
+from typing import Any, Literal
 
 import torch
 import transformers
 from torch import nn
 from transformers import TrainerCallback
 
+from hfmix.calibration import TemperatureScaler
 from hfmix.config import MixConfig
 from hfmix.data_collators.mix_data_collator import MixDataCollator, pop_plan
 from hfmix.integrations.peft import fix_prefix_tuning
@@ -22,6 +24,7 @@ from hfmix.placement import check_level, num_layers, unwrap_model
 from hfmix.registry import get_mix_config
 from hfmix.sampling import MixPlan
 from hfmix.targets import infer_problem_type, logits_of, micro_batch_token_count, mix_targets, mixed_loss
+from hfmix.temperature_folding import calibration_card, check_foldable, fold_temperature, write_calibration
 from hfmix.trainers.base import RecipeTrainer
 
 
@@ -40,6 +43,15 @@ class MixTrainer(RecipeTrainer):
 
     The returned loss is a per-micro-batch mean (`loss_is_scaled_for_ga = False`), so gradient accumulation is
     exact; a `compute_loss_func` you pass must return a per-micro-batch mean too (it receives mixed targets).
+
+    `calibrate="temperature"` (single-label classifiers, with an `eval_dataset`): when `train()` ends, T is fitted by
+    NLL on the evaluation set's logits (`hfmix.calibration.TemperatureScaler`) and folded into the head (the last
+    Linear's weight and bias divided by T, checked exact on an evaluation batch), so the model's own logits are
+    calibrated for `pipeline`, `predict` and any code without hfmix. T is in `trainer.temperature`; each later
+    `save_model()` writes `calibration.json` beside `mix_config.json` (method, T, n, the layer, NLL before and
+    after), and `create_model_card()` adds a line. Checkpoints saved during training hold the unfolded model. A head
+    folding is not exact for (a non-linear layer after its last Linear), a missing eval set, and regression or
+    multi-label heads are refused at construction.
     """
 
     recipe_class = MixupConfig
@@ -50,8 +62,10 @@ class MixTrainer(RecipeTrainer):
         args: transformers.TrainingArguments | None = None,
         *trainer_args: Any,
         mix_config: MixConfig | dict | str | None = None,
+        calibrate: Literal[None, "temperature"] = None,
         **kwargs: Any,
     ):
+        self.calibrate, self.temperature, self.calibration = calibrate, None, None
         collator = kwargs.get("data_collator") or (trainer_args[0] if trainer_args else None)
         self.mix_config = _resolve_config(mix_config, args, collator)
         if model is not None:
@@ -69,6 +83,8 @@ class MixTrainer(RecipeTrainer):
                 )
             self.add_callback(_PartnerEpochCallback(self))
         self._partnered: PartneredDataset | None = None
+        if calibrate is not None:
+            self._check_calibrate()
 
     # ------------------------------------------------------------------------------------------------ set-up
     def _check_model(self, model: nn.Module) -> int | None:
@@ -297,6 +313,70 @@ class MixTrainer(RecipeTrainer):
             logs["mix_lambda"] = round(lam_sum / mixed, 4) if mixed else 1.0
             self._mix_stats.zero_()
         super().log(logs, start_time)
+
+    # ------------------------------------------------------------------------------- calibrate="temperature"
+    def _check_calibrate(self) -> None:
+        """Refuse, at construction, what `calibrate` cannot do: an unknown mode, no single eval set, a head other
+        than single-label classification, a head that a temperature does not fold into exactly."""
+        if self.calibrate != "temperature":
+            raise ValueError(f"calibrate must be None or 'temperature', got {self.calibrate!r}.")
+        if self.eval_dataset is None or isinstance(self.eval_dataset, dict):
+            raise ValueError(
+                "calibrate='temperature' fits T on the evaluation set after training: pass one eval_dataset "
+                "(held-out data, not the training set)."
+            )
+        config = getattr(unwrap_model(self.model), "config", None)
+        problem = getattr(config, "problem_type", None)
+        if getattr(config, "num_labels", 2) < 2 or problem in ("regression", "multi_label_classification"):
+            raise ValueError(
+                f"calibrate='temperature' is for single-label classifiers; this model is {problem or 'regression'} "
+                f"(num_labels={getattr(config, 'num_labels', None)})."
+            )
+        check_foldable(self.model, self._calibration_probe())
+
+    def _calibration_probe(self) -> dict[str, Any]:
+        batch = self._prepare_inputs(next(iter(self.get_eval_dataloader())))
+        skip = {*(self.label_names or ["labels"]), "labels", "label", self.mix_config.view_column, PARTNER_KEY}
+        return {k: v for k, v in batch.items() if k not in skip}
+
+    def calibrate_temperature(self) -> float:
+        """Fit T on the evaluation set and fold it into the head (see the class docstring); return T."""
+        output = self.predict(self.eval_dataset, metric_key_prefix="calibration")
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        logits, labels = torch.as_tensor(logits).float(), torch.as_tensor(output.label_ids)
+        if logits.dim() != 2 or labels.shape != logits.shape[:1] or labels.is_floating_point():
+            raise ValueError(
+                f"calibrate='temperature' needs logits (N, C) and class ids (N,) on the evaluation set, got "
+                f"{tuple(logits.shape)} and {labels.dtype} {tuple(labels.shape)}."
+            )
+        scaler = TemperatureScaler().fit(logits, labels)
+        layer = fold_temperature(self.model, scaler.temperature, self._calibration_probe())
+        nll = torch.nn.functional.cross_entropy
+        self.temperature = scaler.temperature
+        self.calibration = {
+            "method": "temperature", "temperature": scaler.temperature, "fitted_on": "eval_dataset",
+            "n": len(labels), "layer": layer, "optimizer": scaler.method, "converged": scaler.converged,
+            "nll_before": float(nll(logits, labels)), "nll_after": float(nll(logits / scaler.temperature, labels)),
+        }  # fmt: skip
+        return scaler.temperature
+
+    def train(self, *args: Any, **kwargs: Any):
+        output = super().train(*args, **kwargs)
+        if self.calibrate == "temperature":
+            self.calibrate_temperature()
+        return output
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        super()._save(output_dir, state_dict)
+        if self.calibration is not None and self.args.should_save:
+            write_calibration(output_dir if output_dir is not None else self.args.output_dir, self.calibration)
+
+    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
+        super().create_model_card(*args, **kwargs)
+        card = os.path.join(self.args.output_dir, "README.md")
+        if self.calibration is not None and self.is_world_process_zero() and os.path.isfile(card):
+            with open(card, "a", encoding="utf-8") as fh:
+                fh.write(calibration_card(self.calibration))
 
 
 class _PartnerEpochCallback(TrainerCallback):

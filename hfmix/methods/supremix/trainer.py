@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -12,7 +10,7 @@ from torch import Tensor, nn
 
 from hfmix.methods.supremix.config import SupReMixConfig
 from hfmix.methods.supremix.loss import SupReMixLoss, check_finite_labels
-from hfmix.placement import find_head, unwrap_model
+from hfmix.model_parts import capture_head_input, find_head, pooled_representation, unwrap_model
 from hfmix.regression_metrics import regression_scores
 from hfmix.sampling import make_generator
 from hfmix.trainers.base import RecipeTrainer
@@ -52,9 +50,9 @@ class SupReMixTrainer(RecipeTrainer):
         base = unwrap_model(self.accelerator.unwrap_model(model))
         how = self.mix_config.embedding
         if how == "pooled" and _has_head(base):
-            with _capture_head(base) as captured:
+            with capture_head_input(base) as captured:
                 outputs = model(**inputs)
-            return _head_representation(base, inputs, *captured[0]), outputs
+            return pooled_representation(base, inputs, captured[0]), outputs
         outputs = model(**inputs, output_hidden_states=True)
         if how == "pooled":
             pooled = getattr(outputs, "pooler_output", None)
@@ -179,48 +177,3 @@ def _has_head(model: nn.Module) -> bool:
     except ValueError:
         return False
     return True
-
-
-@contextlib.contextmanager
-def _capture_head(model: nn.Module) -> Iterator[list[tuple[Tensor, Any]]]:
-    """Record the (input, output) of the model's task head during a forward pass."""
-    captured: list[tuple[Tensor, Any]] = []
-    _, head = find_head(model)
-    handle = head.register_forward_hook(lambda module, args, output: captured.append((args[0], output)))
-    try:
-        yield captured
-    finally:
-        handle.remove()
-
-
-def _head_representation(model: nn.Module, inputs: dict[str, Any], head_input: Tensor, head_output: Any) -> Tensor:
-    """(B, H): the representation the model's prediction comes from.
-
-    A (B, H) head input is it. A head applied to every position, (B, T, H) → (B, T, C), is a decoder-only classifier
-    that keeps each row's last real token: the hidden state there. A head that takes (B, T, H) and pools itself
-    (RoBERTa-style classification heads read the first token): the first token.
-    """
-    if head_input.dim() != 3:
-        return head_input
-    if not (isinstance(head_output, Tensor) and head_output.dim() == 3):
-        return head_input[:, 0]
-    index = last_real_token(model, inputs, head_input.shape[1]).to(head_input.device)
-    return head_input[torch.arange(len(head_input), device=head_input.device), index]
-
-
-def last_real_token(model: nn.Module, inputs: dict[str, Any], length: int) -> Tensor:
-    """(B,) the position of each row's last real token in a sequence of `length` positions.
-
-    The rule of transformers' decoder-only `*ForSequenceClassification`: the rightmost token that is not the
-    config's `pad_token_id` (right or left padding alike); without input ids or a pad token id, the rightmost
-    position of the attention mask; without either, the last position. Prompt tokens that peft prepends shift it.
-    """
-    config = getattr(model, "config", None)
-    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
-    pad, ids = getattr(text_config, "pad_token_id", None), inputs.get("input_ids")
-    real = ids != pad if ids is not None and pad is not None else inputs.get("attention_mask")
-    if not isinstance(real, Tensor) or real.dim() != 2:
-        rows = next(v.shape[0] for v in inputs.values() if isinstance(v, Tensor))
-        return torch.full((rows,), length - 1, dtype=torch.long)
-    positions = torch.arange(real.shape[1], device=real.device)
-    return (positions * real.bool()).argmax(-1) + (length - real.shape[1])
