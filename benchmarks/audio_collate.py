@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -56,7 +55,8 @@ from typing import Any
 import numpy as np
 import torch
 import transformers
-from machine_report import describe_machine
+from harness.machine import describe_machine
+from harness.timing import interleaved_medians
 from transformers import DataCollatorWithPadding, Wav2Vec2FeatureExtractor
 
 import hfmix
@@ -151,22 +151,6 @@ def check(functions: dict[str, Callable], batch: list[dict[str, Any]]) -> None:
             assert torch.allclose(out["labels"].sum(-1), torch.ones(len(batch))), name
 
 
-def interleaved(
-    functions: dict[str, Callable], batches: list[list[dict[str, Any]]], reps: int, warmup: int
-) -> dict[str, float]:
-    """Median seconds per batch of each function, called in turn (order alternating) on the same batches."""
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    names = list(functions)
-    for rep in range(reps + warmup):
-        batch = batches[rep % len(batches)]
-        for name in names if rep % 2 else names[::-1]:
-            started = time.perf_counter()
-            functions[name](batch)
-            if rep >= warmup:
-                times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
     try:
@@ -183,7 +167,7 @@ def main(argv: list[str] | None = None) -> str:
     for length in [*args.lengths, None]:
         batches = batches_for(length, args)
         check(functions, batches[0])
-        seconds = interleaved(functions, batches, args.reps, args.warmup)
+        seconds = interleaved_medians(functions, args.reps, args.warmup, inputs=batches)
         rate = {name: args.batch_size / s for name, s in seconds.items()}
         label = "1-10 s mixed" if length is None else f"{length:g} s"
         rows.append((label, rate))

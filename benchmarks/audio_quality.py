@@ -53,6 +53,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from harness.stats import mean_std, paired_differences
 
 import hfmix
 from hfmix.demo import spoken_digits
@@ -97,12 +98,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.seeds, args.train_per_class, args.test_per_class, args.epochs = args.seeds[:1], 3, 3, 1
     return args
-
-
-def mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -167,7 +162,9 @@ def main(argv: list[str] | None = None) -> str:
         "|---|" + "---:|" * len(METRICS),
     ]
     for name, rows in results.items():
-        lines.append(f"| {name} | " + " | ".join(mean_std([r[k] for r in rows]) for k, _ in METRICS) + " |")
+        lines.append(
+            f"| {name} | " + " | ".join(mean_std([r[k] for r in rows], mark_single=False) for k, _ in METRICS) + " |"
+        )
     if "erm" in results and len(args.seeds) > 1:
         lines += [
             "",
@@ -178,9 +175,8 @@ def main(argv: list[str] | None = None) -> str:
         ]
         for name, rows in results.items():
             if name != "erm":
-                cells = [
-                    mean_std([r[k] - e[k] for r, e in zip(rows, results["erm"], strict=True)]) for k, _ in METRICS
-                ]
+                pairs = list(zip(rows, results["erm"], strict=True))
+                cells = [mean_std(paired_differences(pairs, k), mark_single=False) for k, _ in METRICS]
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", f"total time: {time.perf_counter() - started:.0f} s"]
     report = "\n".join(lines)

@@ -67,25 +67,19 @@ Usage
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import math
-import os
-import platform
-import shlex
-import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from machine_report import describe_machine, total_memory
-from peak_rss import proc_status, reset_high_water_mark
+from harness.machine import command_line, measurement_footer, total_memory
+from harness.memory import GIB, MIB, peak_note, run_child, time_and_peak
 
 
-MIB, GIB = 2**20, 2**30
 SIZES = (10**3, 10**4, 10**5, 10**6, 10**7)
 KD_SIZES = (10**3, 10**4, 3 * 10**4)
 DENSE_SIZES = (10**3, 10**4, 3 * 10**4, 5 * 10**4, 10**5, 10**6, 10**7)
@@ -195,24 +189,17 @@ def child(args: argparse.Namespace) -> None:
     generator = torch.Generator().manual_seed(args.seed)
     y = torch.randn((n,) if dims == 1 else (n, dims), generator=generator)
     draw(y[:WARMUP_ROWS], generator)
-    gc.collect()
-    exact = reset_high_water_mark()
-    baseline = proc_status("VmRSS") if exact else proc_status("VmHWM")
-    times = []
-    while not times or (sum(times) < MIN_TIMED_S and len(times) < MAX_CALLS):
-        start = time.perf_counter()
-        partners = draw(y, generator)
-        times.append(time.perf_counter() - start)
-        if len(times) == 1:
-            peak = proc_status("VmHWM") - baseline
-            first = partners
+    measured = time_and_peak(
+        lambda: draw(y, generator), more=lambda times: sum(times) < MIN_TIMED_S and len(times) < MAX_CALLS
+    )
+    first = measured.first
     distances = (y - y[first]).abs() if dims == 1 else (y - y[first]).norm(dim=1)
     others = first != torch.arange(n)
     result = {
-        "seconds": min(times),
-        "calls": len(times),
-        "peak": peak,
-        "exact_peak": exact,
+        "seconds": min(measured.times),
+        "calls": len(measured.times),
+        "peak": measured.peak,
+        "exact_peak": measured.exact_peak,
         "distance": distances.double().mean().item(),
         "other_distance": distances[others].double().mean().item() if others.any() else float("nan"),
         "self": 1 - others.double().mean().item(),
@@ -228,17 +215,12 @@ def measure(args: argparse.Namespace, method: str, dims: int, n: int) -> Row:
             f"{args.memory_limit_gib:g} GiB); not run"
         )
         return row
-    command = [sys.executable, os.path.abspath(__file__), "--child", method, str(dims), str(n)]
-    command += ["--sigma", repr(args.sigma), "--threads", str(args.threads), "--seed", str(args.seed)]
-    environment = dict(os.environ, TRANSFORMERS_VERBOSITY="error", PYTHONWARNINGS="ignore")
-    if args.threads > 0:
-        environment.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    done = subprocess.run(command, capture_output=True, text=True, env=environment)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        row.note = f"failed (exit status {done.returncode}: {last})"
+    arguments = ["--child", method, str(dims), str(n)]
+    arguments += ["--sigma", repr(args.sigma), "--threads", str(args.threads), "--seed", str(args.seed)]
+    result, failure = run_child(__file__, arguments, args.threads)
+    if result is None:
+        row.note = failure
         return row
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     row.seconds, row.peak = result["seconds"], result["peak"]
     expected = expected_distance(args.sigma, dims)
     notes = [
@@ -250,8 +232,7 @@ def measure(args: argparse.Namespace, method: str, dims: int, n: int) -> Row:
         notes.append(f"matrix {8 * n * n / MIB:,.0f} MiB")
     if result["calls"] > 1:
         notes.append(f"fastest of {result['calls']} calls")
-    if not result["exact_peak"]:
-        notes.append("peak may under-count (no clear_refs)")
+    notes += peak_note(result["exact_peak"])
     row.note = "; ".join(notes)
     return row
 
@@ -260,10 +241,6 @@ def measure(args: argparse.Namespace, method: str, dims: int, n: int) -> Row:
 
 
 def report(args: argparse.Namespace, rows: list[Row], command: str, elapsed: float) -> str:
-    import torch
-
-    import hfmix
-
     lines = [
         "## Dataset-level C-Mixup partner sampling: time and peak memory",
         "",
@@ -293,11 +270,7 @@ def report(args: argparse.Namespace, rows: list[Row], command: str, elapsed: flo
             )
         ),
         "",
-        f"- machine: {describe_machine()}; measured with {args.threads if args.threads > 0 else 'default'} thread(s)",
-        (
-            f"- versions: hfmix {hfmix.__version__}, torch {torch.__version__}, python {platform.python_version()}; "
-            f"wall time {elapsed:.0f} s"
-        ),
+        *measurement_footer(args.threads, elapsed),
     ]
     return "\n".join(lines)
 
@@ -307,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child(args)
         return
-    command = shlex.join(sys.orig_argv if argv is None else ["benchmarks/cmixup_scaling.py", *argv])
+    command = command_line("benchmarks/cmixup_scaling.py", argv)
     plan = [("hfmix", 1, n) for n in args.sizes] + [("hfmix", 2, n) for n in args.kd_sizes]
     plan += [("dense", 1, n) for n in args.dense_sizes]
     started = time.perf_counter()

@@ -81,6 +81,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 import transformers
+from harness.machine import describe_machine
+from harness.stats import mean_std
+from harness.timing import interleaved_medians
 from torch import nn
 
 import hfmix
@@ -100,10 +103,6 @@ from hfmix.demo.spoken_digits import (
 from hfmix.losses import geodesic_mixup_loss
 from hfmix.metrics.calibration import expected_calibration_error, negative_log_likelihood
 from hfmix.metrics.embedding import zero_shot_logits
-
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/, also when this file is imported by path
-from machine_report import describe_machine  # noqa: E402
 
 
 COLOURS = ("red", "green", "blue", "yellow", "black", "white", "orange", "purple")
@@ -390,19 +389,6 @@ def score(trainer: GeodesicMixupTrainer, data: dict[str, Any]) -> dict[str, floa
 
 
 # ------------------------------------------------------------------------------------------------------- timing
-def interleaved(functions: dict[str, Any], reps: int, warmup: int = 5) -> dict[str, float]:
-    """Median seconds of each function, called in turn (order alternating) `reps` times after a warm-up."""
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    names = list(functions)
-    for rep in range(reps + warmup):
-        for name in names if rep % 2 else names[::-1]:
-            started = time.perf_counter()
-            functions[name]()
-            if rep >= warmup:
-                times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def timing(args: argparse.Namespace, data: dict[str, Any], output_dir: str) -> dict[str, float]:
     generator = torch.Generator().manual_seed(0)
     batch = args.batch_size
@@ -414,8 +400,8 @@ def timing(args: argparse.Namespace, data: dict[str, Any], output_dir: str) -> d
     def loss_step(weight: float) -> None:
         geodesic_mixup_loss(image, text, scale.exp(), 0.3, weight=weight).backward()
 
-    result = interleaved(
-        {"loss_plain": lambda: loss_step(0.0), "loss_m2": lambda: loss_step(default.weight)}, args.timing_reps
+    result = interleaved_medians(
+        {"loss_plain": lambda: loss_step(0.0), "loss_m2": lambda: loss_step(default.weight)}, args.timing_reps, 5
     )
 
     trainers = {m: make_trainer(args, m, 0, data, output_dir) for m in ("contrastive", "m2mix")}
@@ -437,15 +423,16 @@ def timing(args: argparse.Namespace, data: dict[str, Any], output_dir: str) -> d
         optimizers[method].zero_grad()
 
     result.update(
-        interleaved(
+        interleaved_medians(
             {"step_plain": lambda: train_step("contrastive"), "step_m2": lambda: train_step("m2mix")},
             args.timing_reps,
+            5,
         )
     )
     flushed = torch.set_flush_denormal(True)  # the same steps with subnormal floats flushed to zero (x86 FTZ/DAZ)
     if flushed:
         steps = {"step_plain_ftz": lambda: train_step("contrastive"), "step_m2_ftz": lambda: train_step("m2mix")}
-        result.update(interleaved(steps, args.timing_reps))
+        result.update(interleaved_medians(steps, args.timing_reps, 5))
         torch.set_flush_denormal(False)
     result.update(tower_forward_time(args, data))
     return result
@@ -464,22 +451,20 @@ def tower_forward_time(args: argparse.Namespace, data: dict[str, Any]) -> dict[s
     texts = [f"{DIGITS[i % 10]} {COLOURS[i % 8]} {OBJECTS[i % 7]}" for i in range(batch)]
     tokens = tokenizer(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
-        out = interleaved({"towers": lambda: (whisper(mel), minilm(**tokens))}, 1 if args.quick else 3, warmup=1)
+        out = interleaved_medians(
+            {"towers": lambda: (whisper(mel), minilm(**tokens))}, 1 if args.quick else 3, warmup=1
+        )
     return out
 
 
 # ------------------------------------------------------------------------------------------------------- report
-def mean_std(values: list[float], decimals: int = 3) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.{decimals}f}"
-    return f"{statistics.mean(values):.{decimals}f} ± {statistics.stdev(values):.{decimals}f}"
-
-
 def table(results: dict[tuple[int, str], list[dict[str, float]]], columns: list[tuple[str, str]]) -> str:
     lines = ["| train clips | recipe | " + " | ".join(title for _, title in columns) + " |"]
     lines.append("|---|---|" + "---|" * len(columns))
     for (size, method), rows in results.items():
-        cells = [mean_std([r[key] for r in rows], 2 if key == "logit_scale" else 3) for key, _ in columns]
+        cells = [
+            mean_std([r[key] for r in rows], 2 if key == "logit_scale" else 3, mark_single=False) for key, _ in columns
+        ]
         lines.append(f"| {size} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

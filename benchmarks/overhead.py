@@ -92,7 +92,7 @@ from typing import Any
 import torch
 import transformers
 from datasets import Dataset
-from machine_report import quiet
+from harness.machine import quiet
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments, default_data_collator
 
 import hfmix

@@ -69,13 +69,9 @@ Usage
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
 import random
-import shlex
 import statistics
-import sys
 import tempfile
 import time
 from typing import Any
@@ -84,7 +80,9 @@ import datasets
 import peft
 import torch
 import transformers
-from machine_report import describe_machine, quiet
+from harness.grid import ResumableGrid
+from harness.machine import command_line, describe_machine, use_threads
+from harness.stats import against_baseline_std, mean_std, paired_differences, wins
 from peft import LoraConfig, PromptEncoderConfig, PromptEncoderReparameterizationType, TaskType, get_peft_model
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, TrainingArguments
 
@@ -97,7 +95,14 @@ from hfmix.metrics.classification import classification_scores
 
 
 PEFT_METHODS = {"lora": 2e-3, "ptuning": 1e-2}  # method -> default learning rate
-SETTINGS = ("none", "eda", "mixup", "eda+mixup", "eda+mixup+contrastive")
+AUGMENTATIONS = {  # setting -> EDA copies or not, and the MixupConfig options (None: no mixing)
+    "none": {"eda": False, "mixup": None},
+    "eda": {"eda": True, "mixup": None},
+    "mixup": {"eda": False, "mixup": {"level": "pooled"}},
+    "eda+mixup": {"eda": True, "mixup": {"level": "pooled"}},
+    "eda+mixup+contrastive": {"eda": True, "mixup": {"level": "pooled", "contrastive": True}},
+}
+SETTINGS = tuple(AUGMENTATIONS)
 METRICS = [("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("ece", "ECE"), ("nll", "NLL")]
 
 
@@ -145,16 +150,17 @@ def peft_config(method: str) -> peft.PeftConfig:
 
 
 def mix_config(setting: str, args: argparse.Namespace) -> MixupConfig:
-    if "mixup" not in setting:
+    options = AUGMENTATIONS[setting]["mixup"]
+    if options is None:
         return MixupConfig(prob=0.0)
-    if "contrastive" in setting:
-        return MixupConfig(
-            level="pooled",
-            contrastive_weight=args.contrastive_weight,
-            contrastive_temperature=args.contrastive_temperature,
-            view_column="source_index",
-        )
-    return MixupConfig(level="pooled")
+    options = dict(options)
+    if options.pop("contrastive", False):  # SupCon on the pooled representation, the EDA copies as views
+        options |= {
+            "contrastive_weight": args.contrastive_weight,
+            "contrastive_temperature": args.contrastive_temperature,
+            "view_column": "source_index",
+        }
+    return MixupConfig(**options)
 
 
 def run_settings(args: argparse.Namespace, method: str, setting: str) -> dict[str, Any]:
@@ -165,38 +171,20 @@ def run_settings(args: argparse.Namespace, method: str, setting: str) -> dict[st
         "max_length": args.max_length,
         "eval_size": args.eval_size,
         "split_seed": args.split_seed,
-        "num_aug": args.num_aug if "eda" in setting else 0,
+        "num_aug": args.num_aug if AUGMENTATIONS[setting]["eda"] else 0,
         "recipe": mix_config(setting, args).to_dict() | {"hfmix_version": None},
     }
 
 
-def planned(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Seed-major: every cell of the table gets its first seed before any gets a second."""
-    return [
-        {"method": m, "shots": n, "seed": s, "setting": a, "settings": run_settings(args, m, a)}
-        for s in args.seeds
-        for m in args.methods
-        for n in args.shots
-        for a in args.settings
-    ]
-
-
-def key(row: dict[str, Any]) -> tuple:
-    return row["method"], row["shots"], row["seed"], row["setting"]
-
-
-def load_done(path: str, plan: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
-    wanted = {key(p): p["settings"] for p in plan}
-    done = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as fh:
-            for row in (json.loads(line) for line in fh if line.strip()):
-                if key(row) not in wanted:
-                    continue
-                if row["settings"] != wanted[key(row)]:
-                    raise SystemExit(f"{path} holds {key(row)} with other settings; pass another --output.")
-                done[key(row)] = row
-    return done
+def grid(args: argparse.Namespace) -> ResumableGrid:
+    """Seed-major: every cell of the table gets its first seed before any gets a second. Runs are keyed by
+    (method, shots, seed, setting)."""
+    return ResumableGrid(
+        args.output,
+        {"seed": args.seeds, "method": args.methods, "shots": args.shots, "setting": args.settings},
+        key=("method", "shots", "seed", "setting"),
+        settings_of=lambda p: run_settings(args, p["method"], p["setting"]),
+    )
 
 
 def few_shot(pool: datasets.Dataset, num_classes: int, shots: int, seed: int) -> datasets.Dataset:
@@ -210,9 +198,8 @@ def few_shot(pool: datasets.Dataset, num_classes: int, shots: int, seed: int) ->
     return pool.select(chosen)
 
 
-def run_all(args: argparse.Namespace, plan: list[dict[str, Any]], done: dict[tuple, dict[str, Any]]) -> None:
-    todo = [p for p in plan if key(p) not in done]
-    print(f"{len(plan)} runs planned, {len(plan) - len(todo)} already in {args.output}, {len(todo)} to train.")
+def run_all(args: argparse.Namespace, runs: ResumableGrid, done: dict[tuple, dict[str, Any]]) -> None:
+    todo = runs.pending(done)
     if not todo:
         return
     model_path = embedded_model_path()
@@ -243,12 +230,11 @@ def run_all(args: argparse.Namespace, plan: list[dict[str, Any]], done: dict[tup
     lengths = [len(ids) for ids in test["input_ids"]]
     test = test.select(sorted(range(len(lengths)), key=lengths.__getitem__))  # less padding; scores unchanged
     print(f"classes {classes}; pool {len(splits.train)}, test {len(test)} tweets", flush=True)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     subsets: dict[tuple, datasets.Dataset] = {}
     with tempfile.TemporaryDirectory() as output_dir:
         for i, p in enumerate(todo, 1):
-            method, shots, seed, setting = key(p)
-            eda = "eda" in setting
+            method, shots, seed, setting = runs.key_of(p)
+            eda = AUGMENTATIONS[setting]["eda"]
             if (shots, seed, eda) not in subsets:
                 train = few_shot(splits.train, len(classes), shots, seed)
                 if eda:
@@ -300,9 +286,7 @@ def run_all(args: argparse.Namespace, plan: list[dict[str, Any]], done: dict[tup
                 "seconds": round(time.perf_counter() - started, 1),
                 "hfmix": hfmix.__version__,
             }
-            with open(args.output, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
-            done[key(p)] = row
+            runs.record(row, done)
             print(
                 f"[{i}/{len(todo)}] {method} {shots}-shot seed {seed} {setting}: accuracy {row['accuracy']:.3f}, "
                 f"macro-F1 {row['macro_f1']:.3f}, ECE {row['ece']:.3f} ({row['seconds']:.0f} s, "
@@ -312,16 +296,7 @@ def run_all(args: argparse.Namespace, plan: list[dict[str, Any]], done: dict[tup
 
 
 # ------------------------------------------------------------------------------------------------------- report
-def mean_std(values: list[float], signed: bool = False) -> str:
-    if not values:
-        return "-"
-    fmt = "+.3f" if signed else ".3f"
-    if len(values) == 1:
-        return f"{values[0]:{fmt}} (n=1)"
-    return f"{statistics.mean(values):{fmt}} ± {statistics.stdev(values):.3f}"
-
-
-def results_table(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> str:
+def results_table(args: argparse.Namespace, runs: ResumableGrid, done: dict[tuple, dict[str, Any]]) -> str:
     lines = [
         "| method | shots/class | augmentation | seeds | " + " | ".join(t for _, t in METRICS) + " | run s |",
         "|---|---:|---|---:|" + "---:|" * (len(METRICS) + 1),
@@ -329,7 +304,7 @@ def results_table(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -
     for method in args.methods:
         for shots in args.shots:
             for setting in args.settings:
-                rows = [done[k] for s in args.seeds if (k := (method, shots, s, setting)) in done]
+                rows = runs.seed_rows(done, method=method, shots=shots, setting=setting)
                 cells = [mean_std([r[m] for r in rows]) for m, _ in METRICS]
                 seconds = f"{statistics.mean(r['seconds'] for r in rows):.0f}" if rows else "-"
                 lines.append(
@@ -340,7 +315,7 @@ def results_table(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -
     return "\n".join(lines)
 
 
-def paired_table(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> str:
+def paired_table(args: argparse.Namespace, runs: ResumableGrid, done: dict[tuple, dict[str, Any]]) -> str:
     """Per seed, setting minus `none` on the same subset and initial weights."""
     lines = [
         "| method | shots/class | augmentation | pairs | Δ accuracy | Δ ECE | higher accuracy |",
@@ -351,28 +326,23 @@ def paired_table(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) ->
             for setting in args.settings:
                 if setting == "none":
                     continue
-                pairs = [
-                    (done[(method, shots, s, setting)], done[(method, shots, s, "none")])
-                    for s in args.seeds
-                    if (method, shots, s, setting) in done and (method, shots, s, "none") in done
-                ]
-                cells = [mean_std([a[m] - b[m] for a, b in pairs], signed=True) for m in ("accuracy", "ece")]
-                wins = sum(a["accuracy"] > b["accuracy"] for a, b in pairs)
+                pairs = runs.pairs(done, {"setting": "none"}, method=method, shots=shots, setting=setting)
+                cells = [mean_std(paired_differences(pairs, m), signed=True) for m in ("accuracy", "ece")]
                 lines.append(
                     f"| {method} | {shots} | {setting} | {len(pairs)} | "
                     + " | ".join(cells)
-                    + f" | {wins}/{len(pairs)} |"
+                    + f" | {wins(pairs, 'accuracy')} |"
                 )
     return "\n".join(lines)
 
 
-def reading(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> list[str]:
+def reading(args: argparse.Namespace, runs: ResumableGrid, done: dict[tuple, dict[str, Any]]) -> list[str]:
     """Per method and size: each setting's mean against the `none` mean, in units of the `none` std over seeds, and
     whether the runs learned much (mean training loss and test NLL against ln(3), the loss of a uniform guess)."""
     lines = []
     for method in args.methods:
         for shots in args.shots:
-            rows = {a: [done[k] for s in args.seeds if (k := (method, shots, s, a)) in done] for a in args.settings}
+            rows = {a: runs.seed_rows(done, method=method, shots=shots, setting=a) for a in args.settings}
             base = rows.get("none", [])
             if len(base) < 2:
                 lines.append(f"- {method}, {shots}/class: fewer than 2 seeds of `none`, nothing to compare with.")
@@ -381,12 +351,11 @@ def reading(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> list
             for setting, values in rows.items():
                 if setting == "none" or not values:
                     continue
-                verdicts = []
-                for metric, better in (("accuracy", 1), ("ece", -1)):
-                    delta = statistics.mean(r[metric] for r in values) - statistics.mean(r[metric] for r in base)
-                    std = statistics.stdev(r[metric] for r in base)
-                    word = "within 1 std" if abs(delta) <= std else ("better" if delta * better > 0 else "worse")
-                    verdicts.append(f"{'accuracy' if metric == 'accuracy' else 'ECE'} {delta:+.3f} ({word})")
+                verdicts = [
+                    f"{title} "
+                    + against_baseline_std([r[metric] for r in values], [r[metric] for r in base], higher_is_better)
+                    for metric, title, higher_is_better in (("accuracy", "accuracy", True), ("ece", "ECE", False))
+                ]
                 parts.append(f"{setting}: " + ", ".join(verdicts))
             loss = statistics.mean(r["train_loss"] for r in base)
             nll = statistics.mean(r["nll"] for r in base)
@@ -398,7 +367,9 @@ def reading(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> list
     return lines
 
 
-def report(args: argparse.Namespace, done: dict[tuple, dict[str, Any]], command: str, elapsed: float) -> str:
+def report(
+    args: argparse.Namespace, runs: ResumableGrid, done: dict[tuple, dict[str, Any]], command: str, elapsed: float
+) -> str:
     rows = list(done.values())
     total = len(args.methods) * len(args.shots) * len(args.seeds) * len(args.settings)
     lines = [
@@ -434,22 +405,18 @@ def report(args: argparse.Namespace, done: dict[tuple, dict[str, Any]], command:
         "",
         "Mean ± sample std over seeds (ECE: 15 equal-width bins; run s: training and scoring):",
         "",
-        results_table(args, done),
+        results_table(args, runs, done),
         "",
         "Paired differences to `none` (same seed: same few-shot subset and initial weights), mean ± std over seeds:",
         "",
-        paired_table(args, done),
+        paired_table(args, runs, done),
         "",
         "Reading (setting mean − `none` mean; 'within 1 std' = within one std of `none` over seeds, i.e. not "
         f"distinguishable with {len(args.seeds)} seeds; lower ECE is better):",
         "",
-        *reading(args, done),
+        *reading(args, runs, done),
     ]
-    missing = [
-        "/".join(map(str, k))
-        for k in ((m, n, s, a) for s in args.seeds for m in args.methods for n in args.shots for a in args.settings)
-        if k not in done
-    ]
+    missing = runs.missing(done)
     if missing:
         lines += ["", f"Missing runs (method/shots/seed/setting): {', '.join(missing)}"]
     return "\n".join(lines)
@@ -457,17 +424,14 @@ def report(args: argparse.Namespace, done: dict[tuple, dict[str, Any]], command:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    command = shlex.join(sys.orig_argv if argv is None else ["benchmarks/peft_augmentation.py", *argv])
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    started = time.perf_counter()
-    plan = planned(args)
-    done = load_done(args.output, plan)
-    if not args.table_only:
-        with quiet():
-            run_all(args, plan, done)
-    print("\n" + report(args, done, command, time.perf_counter() - started), flush=True)
+    command = command_line("benchmarks/peft_augmentation.py", argv)
+    use_threads(args.threads)
+    runs = grid(args)
+    runs.run_then_report(
+        train=lambda done: run_all(args, runs, done),
+        report=lambda done, elapsed: report(args, runs, done, command, elapsed),
+        table_only=args.table_only,
+    )
 
 
 if __name__ == "__main__":

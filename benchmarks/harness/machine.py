@@ -1,10 +1,13 @@
-"""What every benchmark prints about where it ran, and how it keeps library logging quiet while it runs."""
+"""What every benchmark prints about where it ran (machine, versions, command line), how it sets its torch threads,
+and how it keeps library logging quiet while it runs."""
 
 from __future__ import annotations
 
 import logging
 import os
 import platform
+import shlex
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,3 +69,33 @@ def quiet() -> Iterator[None]:
             yield
         finally:
             transformers.logging.set_verbosity(level)
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command that ran `script`: the interpreter's own arguments when `argv` is None (run from the shell),
+    else `script` and `argv` (called from Python)."""
+    return shlex.join(sys.orig_argv if argv is None else [script, *argv])
+
+
+def use_threads(threads: int) -> None:
+    """Run torch on `threads` intra-op threads (0: torch's default, one per core) and tokenizers on one."""
+    import torch
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+def measurement_footer(threads: int, elapsed: float) -> list[str]:
+    """The machine and versions lines that end the memory benchmarks' reports."""
+    import torch
+
+    import hfmix
+
+    return [
+        f"- machine: {describe_machine()}; measured with {threads if threads > 0 else 'default'} thread(s)",
+        (
+            f"- versions: hfmix {hfmix.__version__}, torch {torch.__version__}, python {platform.python_version()}; "
+            f"wall time {elapsed:.0f} s"
+        ),
+    ]
