@@ -28,12 +28,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import os
 import random
-import subprocess
-import sys
 import tarfile
 import time
 from typing import Any
@@ -45,58 +42,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 from hfmix import MixTrainer, MixupConfig
 from hfmix.cli.runs import markdown_table
 from hfmix.demo.tweets import embedded_model_path
+from hfmix.demo.vader import SUBSETS, default_cache_dir, fetch_vader, ground_truth_text, parse_ground_truth
 from hfmix.metrics.regression import regression_scores
-
-
-VADER = "vaderSentiment==3.3.2"
-SDIST = "vaderSentiment-3.3.2.tar.gz"
-INNER = "hutto_ICWSM_2014.tar.gz"
-SUBSETS = {
-    "tweets": "tweets",
-    "movies": "movieReviewSnippets",
-    "amazon": "amazonReviewSnippets",
-    "nyt": "nytEditorialSnippets",
-}
-
-
-def fetch_vader(cache_dir: str) -> str:
-    """The vaderSentiment sdist in `cache_dir`, downloaded from PyPI with pip the first time."""
-    path = os.path.join(cache_dir, SDIST)
-    if os.path.isfile(path):
-        return path
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", VADER, "-d", cache_dir]
-    print("Fetching the VADER ratings (the vaderSentiment source distribution) from PyPI:\n  " + " ".join(command))
-    os.makedirs(cache_dir, exist_ok=True)
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0 or not os.path.isfile(path):
-        raise RuntimeError(
-            f"`pip download` of {VADER} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()[-500:]}\n"
-            f"Download {SDIST} from PyPI yourself and pass --data PATH (or a *_GroundTruth.txt file from it)."
-        )
-    return path
-
-
-def _ground_truth(archive: tarfile.TarFile, filename: str) -> str:
-    """The text of `filename` in the archive, looking inside the nested hutto_ICWSM_2014.tar.gz if needed."""
-    for member in archive.getmembers():
-        if os.path.basename(member.name) == filename:
-            return archive.extractfile(member).read().decode("utf-8-sig", errors="replace")
-    for member in archive.getmembers():
-        if os.path.basename(member.name) == INNER:
-            with tarfile.open(fileobj=io.BytesIO(archive.extractfile(member).read())) as inner:
-                return _ground_truth(inner, filename)
-    raise ValueError(f"No {filename} in the archive: pass the vaderSentiment sdist or its {INNER}.")
-
-
-def parse_ground_truth(text: str) -> tuple[list[str], list[float]]:
-    """VADER's `id<TAB>score<TAB>sentence` lines (no header, no quoting)."""
-    texts, scores = [], []
-    for line in text.splitlines():
-        parts = line.split("\t", 2)
-        if len(parts) == 3 and parts[2].strip():
-            scores.append(float(parts[1]))
-            texts.append(parts[2].strip())
-    return texts, scores
 
 
 def load_scores(path: str, subset: str, text_column: str, label_column: str) -> tuple[list[str], list[float]]:
@@ -104,7 +51,7 @@ def load_scores(path: str, subset: str, text_column: str, label_column: str) -> 
         raise ValueError(f"Data file not found: {path!r}.")
     if tarfile.is_tarfile(path):
         with tarfile.open(path) as archive:
-            return parse_ground_truth(_ground_truth(archive, f"{SUBSETS[subset]}_GroundTruth.txt"))
+            return parse_ground_truth(ground_truth_text(archive, f"{SUBSETS[subset]}_GroundTruth.txt"))
     if path.lower().endswith(".csv"):
         with open(path, encoding="utf-8", newline="") as fh:
             rows = list(csv.DictReader(fh))
@@ -117,7 +64,7 @@ def load_scores(path: str, subset: str, text_column: str, label_column: str) -> 
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hfmix", "vader")
+    cache = default_cache_dir()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="Local model directory (default: all-MiniLM-L6-v2).")
     parser.add_argument("--data", default=None, help="sdist, tarball, GroundTruth TSV or CSV (default: fetch VADER).")

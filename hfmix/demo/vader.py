@@ -40,7 +40,7 @@ def fetch_vader(cache_dir: str | None = None) -> str:
     if done.returncode != 0 or not os.path.isfile(path):
         raise RuntimeError(
             f"`pip download` of {VADER} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()[-500:]}\n"
-            f"Download {SDIST} from PyPI yourself and pass its path (or a *_GroundTruth.txt file from it)."
+            f"Download {SDIST} from PyPI yourself and pass its path (--data PATH; or a *_GroundTruth.txt file from it)."
         )
     return path
 
