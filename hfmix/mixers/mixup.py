@@ -33,14 +33,15 @@ CITATION = """\
   booktitle={International Conference on Learning Representations},
   year={2018}
 }"""
-LEVEL_CITATIONS = {
-    "embeddings": """\
+SENTENCE_MIXUP_CITATION = """\
 @article{guo2019augmenting,
   title={Augmenting Data with Mixup for Sentence Classification: An Empirical Study},
   author={Guo, Hongyu and Mao, Yongyi and Zhang, Richong},
   journal={arXiv preprint arXiv:1905.08941},
   year={2019}
-}""",
+}"""  # wordMixup (embeddings) and senMixup (pooled)
+LEVEL_CITATIONS = {
+    "embeddings": SENTENCE_MIXUP_CITATION,
     "hidden": """\
 @inproceedings{chen2020mixtext,
   title={MixText: Linguistically-Informed Interpolation of Hidden Space for Semi-Supervised Text Classification},
@@ -55,13 +56,7 @@ LEVEL_CITATIONS = {
   booktitle={International Conference on Machine Learning},
   year={2019}
 }""",
-    "pooled": """\
-@article{guo2019augmenting,
-  title={Augmenting Data with Mixup for Sentence Classification: An Empirical Study},
-  author={Guo, Hongyu and Mao, Yongyi and Zhang, Richong},
-  journal={arXiv preprint arXiv:1905.08941},
-  year={2019}
-}""",
+    "pooled": SENTENCE_MIXUP_CITATION,
 }
 
 
