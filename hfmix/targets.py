@@ -110,7 +110,7 @@ def check_labels(labels: Tensor, logits: Tensor, problem_type: ProblemType) -> N
     """Raise `ValueError` naming the shapes, the offending rows and the fix when `labels` cannot be targets for
     `logits`: every float label finite, class ids in range, multi-label targets in [0, 1], soft targets
     non-negative and summing to 1 per row."""
-    batch, num = logits.shape[0], logits.shape[-1]
+    batch = logits.shape[0]
     if labels.shape[0] != batch:
         raise ValueError(
             f"labels have {labels.shape[0]} rows but the batch has {batch} (logits {tuple(logits.shape)})."
@@ -127,62 +127,81 @@ def check_labels(labels: Tensor, logits: Tensor, problem_type: ProblemType) -> N
             "are not token labels: for one label per example use a sequence- or audio-classification head "
             "(AutoModelForSequenceClassification, ...); for token labels pass them as (B, T) integers."
         )
-    if problem_type == "single_label_classification":
-        if labels.is_floating_point():
-            _float_class_ids(labels, batch, num)
-            if labels.shape != logits.shape:
-                raise ValueError(
-                    f"Float labels {tuple(labels.shape)} for single-label classification must be soft targets of "
-                    f"shape {tuple(logits.shape)}; pass integer class ids of shape ({batch},) instead."
-                )
-            negative = labels < 0
-            if negative.any():
-                raise ValueError(f"Soft labels must be >= 0; {_rows(negative)} have negative entries.")
-            off = (labels.sum(-1) - 1).abs() > 1e-3
-            if off.any():
-                raise ValueError(
-                    f"Soft labels must sum to 1 per row; {_rows(off)} do not. For multi-label 0/1 targets set "
-                    "model.config.problem_type='multi_label_classification'."
-                )
-        else:
-            if labels.shape != (batch,):
-                raise ValueError(f"Class labels must have shape ({batch},), got {tuple(labels.shape)}.")
-            outside = (labels < 0) | (labels >= num)
-            if outside.any():
-                raise ValueError(
-                    f"Class label {int(labels[outside][0])} is out of range for num_labels={num} "
-                    f"(valid: 0..{num - 1}) in {_rows(outside)}."
-                )
-    elif problem_type == "multi_label_classification":
-        if labels.is_floating_point():
-            _float_class_ids(labels, batch, num)
-        if labels.shape != logits.shape or not labels.is_floating_point():
-            raise ValueError(
-                f"Multi-label targets must be float 0/1 of shape {tuple(logits.shape)}, got "
-                f"{labels.dtype} {tuple(labels.shape)}; cast the label column to float (a multi-hot list per row)."
-            )
-        outside = (labels < 0) | (labels > 1)
-        if outside.any():
-            raise ValueError(f"Multi-label targets must lie in [0, 1]; {_rows(outside)} have values outside it.")
-    elif problem_type == "regression":
-        if labels.numel() != logits.numel():
-            raise ValueError(
-                f"Regression labels {tuple(labels.shape)} do not match the head's outputs {tuple(logits.shape)}: "
-                f"one value per output (num_labels={num})."
-            )
-    elif problem_type == "token_classification":
-        if labels.shape != logits.shape[:2]:
-            raise ValueError(f"Token labels must have shape {tuple(logits.shape[:2])}, got {tuple(labels.shape)}.")
-        if labels.is_floating_point():
-            raise ValueError(f"Token labels must be integer class ids (or {IGNORE_INDEX}), got {labels.dtype}.")
-        outside = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= num))
-        if outside.any():
-            raise ValueError(
-                f"Token label {int(labels[outside][0])} is out of range for num_labels={num} (valid: 0..{num - 1}, "
-                f"or {IGNORE_INDEX} to ignore a token) in {_rows(outside)}."
-            )
-    else:
+    if problem_type not in _LABEL_CHECKS:
         raise ValueError(f"Unsupported problem_type {problem_type!r}.")
+    _LABEL_CHECKS[problem_type](labels, logits)
+
+
+def _check_single_label(labels: Tensor, logits: Tensor) -> None:
+    batch, num = logits.shape[0], logits.shape[-1]
+    if not labels.is_floating_point():
+        if labels.shape != (batch,):
+            raise ValueError(f"Class labels must have shape ({batch},), got {tuple(labels.shape)}.")
+        outside = (labels < 0) | (labels >= num)
+        if outside.any():
+            raise ValueError(
+                f"Class label {int(labels[outside][0])} is out of range for num_labels={num} "
+                f"(valid: 0..{num - 1}) in {_rows(outside)}."
+            )
+        return
+    _float_class_ids(labels, batch, num)
+    if labels.shape != logits.shape:
+        raise ValueError(
+            f"Float labels {tuple(labels.shape)} for single-label classification must be soft targets of "
+            f"shape {tuple(logits.shape)}; pass integer class ids of shape ({batch},) instead."
+        )
+    negative = labels < 0
+    if negative.any():
+        raise ValueError(f"Soft labels must be >= 0; {_rows(negative)} have negative entries.")
+    off = (labels.sum(-1) - 1).abs() > 1e-3
+    if off.any():
+        raise ValueError(
+            f"Soft labels must sum to 1 per row; {_rows(off)} do not. For multi-label 0/1 targets set "
+            "model.config.problem_type='multi_label_classification'."
+        )
+
+
+def _check_multi_label(labels: Tensor, logits: Tensor) -> None:
+    if labels.is_floating_point():
+        _float_class_ids(labels, logits.shape[0], logits.shape[-1])
+    if labels.shape != logits.shape or not labels.is_floating_point():
+        raise ValueError(
+            f"Multi-label targets must be float 0/1 of shape {tuple(logits.shape)}, got "
+            f"{labels.dtype} {tuple(labels.shape)}; cast the label column to float (a multi-hot list per row)."
+        )
+    outside = (labels < 0) | (labels > 1)
+    if outside.any():
+        raise ValueError(f"Multi-label targets must lie in [0, 1]; {_rows(outside)} have values outside it.")
+
+
+def _check_regression(labels: Tensor, logits: Tensor) -> None:
+    if labels.numel() != logits.numel():
+        raise ValueError(
+            f"Regression labels {tuple(labels.shape)} do not match the head's outputs {tuple(logits.shape)}: "
+            f"one value per output (num_labels={logits.shape[-1]})."
+        )
+
+
+def _check_token_labels(labels: Tensor, logits: Tensor) -> None:
+    num = logits.shape[-1]
+    if labels.shape != logits.shape[:2]:
+        raise ValueError(f"Token labels must have shape {tuple(logits.shape[:2])}, got {tuple(labels.shape)}.")
+    if labels.is_floating_point():
+        raise ValueError(f"Token labels must be integer class ids (or {IGNORE_INDEX}), got {labels.dtype}.")
+    outside = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= num))
+    if outside.any():
+        raise ValueError(
+            f"Token label {int(labels[outside][0])} is out of range for num_labels={num} (valid: 0..{num - 1}, "
+            f"or {IGNORE_INDEX} to ignore a token) in {_rows(outside)}."
+        )
+
+
+_LABEL_CHECKS = {
+    "single_label_classification": _check_single_label,
+    "multi_label_classification": _check_multi_label,
+    "regression": _check_regression,
+    "token_classification": _check_token_labels,
+}
 
 
 def token_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
