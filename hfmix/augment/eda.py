@@ -333,22 +333,7 @@ def embedding_synonyms(
     weight = model.weight if hasattr(model, "weight") else model
     if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
         raise ValueError("model must be a PreTrainedModel, an nn.Embedding or a (vocab_size, dim) tensor.")
-    vocab = tokenizer.get_vocab()
-    marked = [t for t in vocab if t.startswith(("▁", "Ġ"))]
-    marker = max(("▁", "Ġ"), key=lambda m: sum(t.startswith(m) for t in marked)) if marked else None
-    special = set(getattr(tokenizer, "all_special_tokens", []))
-    words: dict[str, int] = {}
-    for token, token_id in sorted(vocab.items(), key=lambda kv: kv[1]):
-        if token in special or token_id >= weight.shape[0]:
-            continue
-        if marker is not None:
-            if not token.startswith(marker):
-                continue
-            token = token[len(marker) :]
-        elif token.startswith("##"):
-            continue
-        if len(token) >= min_length and token.isalpha():
-            words.setdefault(token.lower(), token_id)
+    words = _whole_words(tokenizer, weight.shape[0], min_length)
     if not words:
         return {}
     names = list(words)
@@ -372,6 +357,27 @@ def embedding_synonyms(
                 if near:
                     table[word] = near
     return table
+
+
+def _whole_words(tokenizer, vocab_size: int, min_length: int) -> dict[str, int]:
+    """Lower-cased whole-word tokens (see `embedding_synonyms`) -> their first token id below `vocab_size`."""
+    vocab = tokenizer.get_vocab()
+    marked = [t for t in vocab if t.startswith(("▁", "Ġ"))]
+    marker = max(("▁", "Ġ"), key=lambda m: sum(t.startswith(m) for t in marked)) if marked else None
+    special = set(getattr(tokenizer, "all_special_tokens", []))
+    words: dict[str, int] = {}
+    for token, token_id in sorted(vocab.items(), key=lambda kv: kv[1]):
+        if token in special or token_id >= vocab_size:
+            continue
+        if marker is not None:
+            if not token.startswith(marker):
+                continue
+            token = token[len(marker) :]
+        elif token.startswith("##"):
+            continue
+        if len(token) >= min_length and token.isalpha():
+            words.setdefault(token.lower(), token_id)
+    return words
 
 
 def _same_stem(a: str, b: str) -> bool:
