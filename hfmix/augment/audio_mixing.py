@@ -41,6 +41,7 @@ dataset into k contiguous shards and batches each from its start, so `num_proc=k
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -237,34 +238,10 @@ class AudioMixup:
         partner_column: str = "partner_index",
         lambda_column: str = "mix_lambda",
     ):
-        if label_type not in ("class", "multi_label", "regression"):
-            raise ValueError(f"label_type must be 'class', 'multi_label' or 'regression', got {label_type!r}.")
-        if label_column is not None and label_type in ("class", "multi_label"):
-            if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-                raise ValueError(
-                    f"label_type={label_type!r} needs num_classes (an int >= 1), got {num_classes!r}; e.g. "
-                    "num_classes=ds.features['label'].num_classes."
-                )
-        if not alpha > 0:
-            raise ValueError(f"alpha must be > 0, got {alpha}.")
-        if snr_db is not None and (len(snr_db) != 2 or snr_db[0] > snr_db[1]):
-            raise ValueError(f"snr_db must be (low, high) in dB with low <= high, got {snr_db!r}.")
-        if isinstance(num_mix, bool) or not isinstance(num_mix, int) or num_mix < 1:
-            raise ValueError(f"num_mix must be an integer >= 1, got {num_mix!r}.")
-        if not 0 <= prob <= 1:
-            raise ValueError(f"prob must be in [0, 1], got {prob}.")
-        if pairing != "random" and not callable(pairing):
-            raise ValueError(
-                f"pairing must be 'random' or a function (batch, positions) -> partners, got {pairing!r}."
-            )
-        if lambda_correction not in ("none", "length", "energy"):
-            raise ValueError(f"lambda_correction must be 'none', 'length' or 'energy', got {lambda_correction!r}.")
-        if length not in ("longest", "own"):
-            raise ValueError(f"length must be 'longest' or 'own', got {length!r}.")
-        if multi_label not in ("interpolate", "union"):
-            raise ValueError(f"multi_label must be 'interpolate' or 'union', got {multi_label!r}.")
-        if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, int) or sampling_rate < 1:
-            raise ValueError(f"sampling_rate must be a positive int (Hz), got {sampling_rate!r}.")
+        _check_options(
+            label_column, label_type, num_classes, alpha, snr_db, num_mix, prob, pairing, lambda_correction, length,
+            multi_label, sampling_rate,
+        )  # fmt: skip
         self.audio_column, self.label_column, self.label_type = audio_column, label_column, label_type
         self.num_classes, self.sampling_rate, self.resample = num_classes, sampling_rate, bool(resample)
         self.alpha, self.snr_db, self.num_mix, self.prob = float(alpha), snr_db, num_mix, float(prob)
@@ -449,3 +426,36 @@ class _Others(Sequence):
         if not 0 <= k < len(self):
             raise IndexError(k)
         return k + (k >= self.own)
+
+
+def _check_options(
+    label_column, label_type, num_classes, alpha, snr_db, num_mix, prob, pairing, lambda_correction, length,
+    multi_label, sampling_rate,
+) -> None:  # fmt: skip
+    """`AudioMixup`'s options, each refused with a `ValueError` naming it."""
+    if label_type not in ("class", "multi_label", "regression"):
+        raise ValueError(f"label_type must be 'class', 'multi_label' or 'regression', got {label_type!r}.")
+    if label_column is not None and label_type in ("class", "multi_label"):
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(
+                f"label_type={label_type!r} needs num_classes (an int >= 1), got {num_classes!r}; e.g. "
+                "num_classes=ds.features['label'].num_classes."
+            )
+    if not (math.isfinite(alpha) and 0 < alpha <= 1000):
+        raise ValueError(f"alpha must be finite, in (0, 1000], got {alpha}.")
+    if snr_db is not None and (len(snr_db) != 2 or snr_db[0] > snr_db[1] or not all(map(math.isfinite, snr_db))):
+        raise ValueError(f"snr_db must be (low, high) in finite dB with low <= high, got {snr_db!r}.")
+    if isinstance(num_mix, bool) or not isinstance(num_mix, int) or num_mix < 1:
+        raise ValueError(f"num_mix must be an integer >= 1, got {num_mix!r}.")
+    if not 0 <= prob <= 1:
+        raise ValueError(f"prob must be in [0, 1], got {prob}.")
+    if pairing != "random" and not callable(pairing):
+        raise ValueError(f"pairing must be 'random' or a function (batch, positions) -> partners, got {pairing!r}.")
+    if lambda_correction not in ("none", "length", "energy"):
+        raise ValueError(f"lambda_correction must be 'none', 'length' or 'energy', got {lambda_correction!r}.")
+    if length not in ("longest", "own"):
+        raise ValueError(f"length must be 'longest' or 'own', got {length!r}.")
+    if multi_label not in ("interpolate", "union"):
+        raise ValueError(f"multi_label must be 'interpolate' or 'union', got {multi_label!r}.")
+    if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, int) or sampling_rate < 1:
+        raise ValueError(f"sampling_rate must be a positive int (Hz), got {sampling_rate!r}.")
