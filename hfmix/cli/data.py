@@ -4,6 +4,7 @@ embedded default (tweets and MiniLM) lives in `hfmix.demo.tweets`."""
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from collections import defaultdict
@@ -11,7 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Dataset, DatasetDict, Features, Value, load_dataset, load_from_disk
 
 from hfmix.demo.tweets import load_embedded_tweets
 
@@ -25,18 +28,10 @@ def load_table(data: str | None) -> Dataset:
     if data is None:
         return load_embedded_tweets()
     if os.path.isdir(data):
-        loaded = load_from_disk(data)
-        if isinstance(loaded, DatasetDict):
-            return loaded["train"] if "train" in loaded else next(iter(loaded.values()))
-        return loaded
+        return _load_directory(data)
     suffix = Path(data).suffix.lower()
     if os.path.isfile(data):
-        if suffix not in FILE_BUILDERS:
-            raise ValueError(
-                f"Cannot read {data!r}: use a {', '.join(FILE_BUILDERS)} file or a save_to_disk directory."
-            )
-        extra = {"delimiter": "\t"} if suffix == ".tsv" else {}
-        return load_dataset(FILE_BUILDERS[suffix], data_files=data, split="train", **extra)
+        return _load_file(data, suffix)
     if suffix in FILE_BUILDERS or data.startswith((".", "/", "~")) or data.count("/") > 1:
         raise ValueError(f"Data file not found: {data!r}. Pass --data with an existing file or directory.")
     try:
@@ -46,6 +41,38 @@ def load_table(data: str | None) -> Dataset:
             f"Could not load {data!r} as a local file or a Hub dataset ({type(err).__name__}: {err}). "
             "Pass --data with a local CSV/JSON/Parquet file or a save_to_disk directory."
         ) from err
+
+
+def _load_directory(data: str) -> Dataset:
+    try:
+        loaded = load_from_disk(data)
+    except FileNotFoundError as err:
+        raise ValueError(
+            f"{data!r} is a directory but not one written by `Dataset.save_to_disk` (no dataset_info.json and "
+            "state.json). Pass --data with such a directory or with a CSV/JSON/Parquet file."
+        ) from err
+    if isinstance(loaded, DatasetDict):
+        return loaded["train"] if "train" in loaded else next(iter(loaded.values()))
+    return loaded
+
+
+def _load_file(data: str, suffix: str) -> Dataset:
+    if suffix not in FILE_BUILDERS:
+        raise ValueError(f"Cannot read {data!r}: use a {', '.join(FILE_BUILDERS)} file or a save_to_disk directory.")
+    if os.path.getsize(data) == 0:
+        raise ValueError(f"Data file {data!r} is empty (0 bytes).")
+    extra = {"delimiter": "\t"} if suffix == ".tsv" else {}
+    try:
+        table = load_dataset(FILE_BUILDERS[suffix], data_files=data, split="train", **extra)
+    except Exception as err:  # the builders' errors: DatasetGenerationError (its cause says why), "no data", ...
+        cause = err.__cause__ or err
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        if "corresponds to no data" in reason:
+            raise ValueError(f"Data file {data!r} has no rows (a header only?).") from err
+        raise ValueError(f"Cannot read {data!r} as a {suffix[1:]} file: {reason}") from err
+    if len(table) == 0:
+        raise ValueError(f"Data file {data!r} has no rows (a header only?).")
+    return table
 
 
 @dataclass
@@ -70,39 +97,97 @@ def prepare(
     seed: int = 42,
     text_pair_column: str | None = None,
 ) -> Splits:
-    """Check the columns, infer the task, drop empty and duplicated texts, and split (the same for a given seed)."""
-    columns = table.column_names
+    """Check the columns, infer the task, drop empty and duplicated texts, and split (the same for a given seed).
+
+    Column-wise, in Arrow: the texts stay there (only the rows of the three subsets become Python strings), the
+    usable rows and the first of each duplicated text are found by Arrow compute, and the split works on row
+    positions; only the labels of the usable rows are pulled into Python, once."""
+    columns = _columns(table, text_column, label_column, text_pair_column)
+    keep = _usable_rows(columns, text_column, label_column, text_pair_column)
+    labels = _values(columns.column(label_column).take(keep))
+    task, classes, targets = _targets(labels, label_column, task)
+    if task == "regression":
+        calibration_size = 0
+    subsets = _split(targets if classes else None, len(keep), train_size, eval_size, calibration_size, seed)
+    features = Features(
+        {"text": Value("string"), "label": Value("float64" if classes is None else "int64")}
+        | ({"text_pair": Value("string")} if text_pair_column else {})
+    )
+
+    def subset(positions: list[int]) -> Dataset:
+        rows = pa.array(positions, type=pa.int64())
+        chosen = keep.take(rows)
+        data = {"text": columns.column(text_column).take(chosen).to_pylist(), "label": [targets[i] for i in positions]}
+        if text_pair_column:
+            data["text_pair"] = columns.column(text_pair_column).take(chosen).to_pylist()
+        return Dataset.from_dict(data, features=features)
+
+    train, calibration, test = subsets
+    return Splits(task, classes, subset(train), subset(calibration), subset(test))
+
+
+def _columns(table: Dataset, text_column: str, label_column: str, text_pair_column: str | None) -> pa.Table:
+    """The text, label (and pair) columns as one Arrow table (any `select`/`shuffle` of the dataset applied),
+    checked: present, and text columns of strings."""
+    names = table.column_names
     for name, flag in (
         (text_column, "--text_column"),
         (label_column, "--label_column"),
         (text_pair_column, "--text_pair_column"),
     ):
-        if name is not None and name not in columns:
+        if name is not None and name not in names:
             raise ValueError(
-                f"Column {name!r} is not in the data; its columns are {columns}. Pass {flag} with one of them."
+                f"Column {name!r} is not in the data; its columns are {names}. Pass {flag} with one of them."
             )
-    texts, pairs, raw = table[text_column], table[text_pair_column] if text_pair_column else None, table[label_column]
-    keep, seen = [], set()
-    for i, (text, label) in enumerate(zip(texts, raw, strict=True)):
-        key = (text, pairs[i] if pairs else None)
-        if isinstance(text, str) and text.strip() and label is not None and label != "" and key not in seen:
-            seen.add(key)
-            keep.append(i)
-    task, classes, targets = _targets([raw[i] for i in keep], label_column, task)
-    rows = {"text": [texts[i] for i in keep], "label": targets}
-    if pairs:
-        rows["text_pair"] = [pairs[i] for i in keep]
-    if task == "regression":
-        calibration_size = 0
-    train, calibration, test = _split(
-        targets if classes else None, len(keep), train_size, eval_size, calibration_size, seed
-    )
-    everything = Dataset.from_dict(rows)
-    return Splits(task, classes, everything.select(train), everything.select(calibration), everything.select(test))
+    wanted = list(dict.fromkeys(c for c in (text_column, label_column, text_pair_column) if c is not None))
+    columns = table.select_columns(wanted).with_format("arrow")[:]
+    for name, flag in ((text_column, "--text_column"), (text_pair_column, "--text_pair_column")):
+        kind = columns.schema.field(name).type if name is not None else pa.string()
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)):
+            raise ValueError(f"Column {name!r} holds {kind}, not text. Pass {flag} with a column of texts.")
+    return columns
+
+
+def _values(column: pa.ChunkedArray) -> list:
+    """The Python values of a column; a column of strings through its dictionary, so that each distinct string is
+    one Python object (a label column of a few class names stays small)."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column.to_pylist()
+    encoded = column.combine_chunks().dictionary_encode()
+    names = encoded.dictionary.to_pylist()
+    return [None if i is None else names[i] for i in encoded.indices.to_pylist()]
+
+
+def _usable_rows(columns: pa.Table, text_column: str, label_column: str, text_pair_column: str | None) -> pa.Array:
+    """Positions (ascending) of the rows with a non-blank text and a label, the first of each duplicated text
+    (text and pair)."""
+    text, label = columns.column(text_column), columns.column(label_column)
+    text = text.cast(pa.string())  # a no-op for strings; a column of nulls has no usable row
+    blank = pc.or_(pc.utf8_is_space(text), pc.equal(text, ""))  # utf8_is_space: non-empty and only whitespace
+    usable = pc.and_kleene(pc.is_valid(text), pc.invert(blank))
+    usable = pc.and_kleene(usable, pc.is_valid(label))
+    if pa.types.is_string(label.type) or pa.types.is_large_string(label.type):
+        usable = pc.and_kleene(usable, pc.not_equal(label, ""))
+    usable = pc.fill_null(usable, False)
+    rows = pc.indices_nonzero(usable).to_pylist()
+    keys = text.filter(usable).to_pylist()  # only texts are compared; a dict of them is the cheapest in memory
+    if text_pair_column:
+        keys = list(zip(keys, columns.column(text_pair_column).filter(usable).to_pylist(), strict=True))
+    first: dict = {}
+    for row, key in zip(rows, keys, strict=True):
+        if key not in first:
+            first[key] = row
+    return pa.array(first.values(), type=pa.int64())  # ascending: rows are visited in order
 
 
 def _targets(raw: list, label_column: str, task: str) -> tuple[str, list[str] | None, list]:
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw)
+    infinite = [v for v in raw if numbers and not math.isfinite(v)]
+    if infinite:  # in the test split they would make every metric NaN; in the training split, the loss
+        raise ValueError(
+            f"Column {label_column!r} holds {len(infinite)} label(s) that are not finite ({infinite[0]!r}); "
+            "labels must be finite numbers: drop or fix those rows."
+        )
     integers = numbers and all(float(v).is_integer() for v in raw)
     if task == "auto":
         task = "classification" if not numbers or integers else "regression"
