@@ -187,6 +187,56 @@ def test_a_model_without_a_head_is_named_as_such():
 
 # --------------------------------------------------------------------------------------------------------- CLI
 # (hostile command lines and config files for `hfmix train` / `hfmix compare`: one parametrized line each.)
+# Each writes its file(s) under `root` and returns the flags; the run must end with `hfmix train: error: MESSAGE`
+# on stderr and exit status 2, before any model is loaded (the "model" is an empty directory).
+def _csv(root, name: str, text: str) -> str:
+    (root / name).write_bytes(text.encode("latin-1"))
+    return str(root / name)
+
+
+def _good_csv(root) -> str:
+    return _csv(root, "ok.csv", "text,label\n" + "".join(f"row {i},{'ab'[i % 2]}\n" for i in range(40)))
+
+
+def _labels(root, values) -> str:
+    rows = "".join(f"row {i},{v}\n" for i, v in enumerate(values))
+    return _csv(root, "scores.csv", "text,score\n" + rows)
+
+
+DEEP = '{"a": ' * 100_000 + "1" + "}" * 100_000
+CLI_CASES = [
+    ("dir not saved", lambda r: ["--data", str((r / "plain").mkdir() or r / "plain")], "not one written by `Dataset.save_to_disk`"),
+    ("0-byte csv", lambda r: ["--data", _csv(r, "empty.csv", "")], "is empty (0 bytes)"),
+    ("header-only csv", lambda r: ["--data", _csv(r, "header.csv", "text,label\n")], "has no rows (a header only?)"),
+    ("no model dir", lambda r: ["--model_name_or_path", str(r / "no_such_model")], "Model directory not found"),
+    ("malformed --mix_config", lambda r: ["--mix_config", '{"alpha": }'], "--mix_config is not valid JSON"),
+    ("mix_type a list", lambda r: ["--mix_config", '{"mix_type": ["mixup"]}'], "--mix_config: mix_type must be one name"),
+    ("deep --mix_config", lambda r: ["--mix_config", DEEP], "--mix_config: the recipe is nested too deeply"),
+    ("deep recipe file", lambda r: ["--config", _csv(r, "deep.json", DEEP)], "deep.json' is nested too deeply"),
+    ("latin-1 recipe", lambda r: ["--config", _csv(r, "r.yaml", "alpha: 0.5 # café\n")], "r.yaml' is not UTF-8 text"),
+    ("inf labels", lambda r: ["--data", _labels(r, [float(i % 7) if i % 9 else "inf" for i in range(40)]), "--label_column", "score"], "not finite (inf)"),
+    ("-inf labels", lambda r: ["--data", _labels(r, [1.5 * i if i != 3 else "-inf" for i in range(40)]), "--label_column", "score"], "not finite (-inf)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("make, message", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_cli_one_line_errors(tmp_path, capsys, make, message):
+    from hfmix.cli import main
+
+    (tmp_path / "model").mkdir()
+    base = [
+        "--model_name_or_path",
+        str(tmp_path / "model"),
+        "--data",
+        _good_csv(tmp_path),
+        "--output_dir",
+        str(tmp_path),
+    ]
+    code = main(["train", *base, "--eval_size", "5", "--calibration_size", "5", *make(tmp_path)])
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # (above it, at most the datasets progress bars)
+    assert code == 2 and last.startswith("hfmix train: error: ") and message in last, err
+    assert "Traceback" not in err
 
 
 # ------------------------------------------------------------------------------------------------------ resume

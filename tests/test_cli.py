@@ -218,3 +218,112 @@ def test_compare_runs_the_masked_mixers_by_name(assets, tmp_path):
     assert main([*argv, "--output_dir", str(tmp_path), "--recipes", "erm", "fmix", "cutmix"]) == 0
     runs = [row["run"] for row in json.loads((tmp_path / "results.json").read_text())["rows"]]
     assert runs == ["erm", "fmix-embeddings", "cutmix-embeddings"]
+
+
+def test_prepare_reads_columns_not_rows(monkeypatch):
+    """`prepare` on a big table pulls each column once (issue 13: row-by-row indexing of a lazy column took 24 min
+    at 10^6 rows); its split is the same as before for a given seed."""
+    from datasets.arrow_dataset import Column
+
+    from hfmix.cli.data import prepare
+
+    n = 20_000
+    table = Dataset.from_dict(
+        {"text": [f"tweet {i % 19_000}" if i % 50 else " " for i in range(n)], "label": [i % 3 for i in range(n)]}
+    )
+    calls = {"column": 0, "dataset": 0}
+    column_getitem, dataset_getitem = Column.__getitem__, Dataset.__getitem__
+
+    def count(kind, original):
+        def getitem(self, key):
+            calls[kind] += 1
+            return original(self, key)
+
+        return getitem
+
+    monkeypatch.setattr(Column, "__getitem__", count("column", column_getitem))
+    monkeypatch.setattr(Dataset, "__getitem__", count("dataset", dataset_getitem))
+    splits = prepare(table, "text", "label", train_size=256, seed=42)
+    assert calls["column"] == 0 and calls["dataset"] <= 3, calls
+    assert (len(splits.train), len(splits.calibration), len(splits.test)) == (256, 500, 1000)
+    monkeypatch.undo()
+    texts = [t for s in (splits.train, splits.calibration, splits.test) for t in s["text"]]
+    assert len(set(texts)) == len(texts) and all(t.strip() for t in texts)  # no blank, no duplicate
+    assert splits.test["text"][:3] == ["tweet 11303", "tweet 11837", "tweet 17910"]  # the split of hfmix 0.1.0
+
+
+def test_a_typed_flag_wins_over_the_mix_config_even_at_its_default(tmp_path):
+    recipe = tmp_path / "recipe"
+    MixupConfig(alpha=16.0, level="hidden").save_pretrained(recipe)
+    _, config, _ = parse_options(["--mix_config", str(recipe), "--alpha", "0.4", "--output_dir", str(tmp_path)])
+    assert config.alpha == 0.4 and config.level == "hidden"  # 0.4 is MixupConfig's default alpha
+    _, config, _ = parse_options(["--mix_config", str(recipe), "--level", "embeddings", "--output_dir", str(tmp_path)])
+    assert config.level == "embeddings" and config.alpha == 16.0  # embeddings is the default level
+    _, config, _ = parse_options(["--mix_config", str(recipe), "--output_dir", str(tmp_path)])
+    assert config == MixupConfig(alpha=16.0, level="hidden")  # nothing typed: the recipe as saved
+    assert main(["config", "show", str(recipe / "mix_config.json"), "--alpha", "0.4"]) == 0
+
+
+def test_a_mix_config_without_mix_type_is_mixup(tmp_path):
+    _, config, _ = parse_options(["--mix_config", '{"alpha": 0.3, "level": "pooled"}', "--output_dir", str(tmp_path)])
+    assert config == MixupConfig(alpha=0.3, level="pooled")
+    (tmp_path / "recipe.yaml").write_text("mix_config: {alpha: 0.3}\nnum_train_epochs: 2\n")
+    _, config, training = parse_options(["--config", str(tmp_path / "recipe.yaml"), "--output_dir", str(tmp_path)])
+    assert config == MixupConfig(alpha=0.3) and training.num_train_epochs == 2
+
+
+def test_config_list_prints_every_recipe_name(capsys):
+    from hfmix.registry import list_recipes
+
+    assert main(["config", "list"]) == 0
+    out = capsys.readouterr().out
+    for name, builds in list_recipes().items():
+        assert f"{name} " in out and builds in out
+    assert "tmix" in out and "mixup" in out
+
+
+def test_train_calibrate_temperature_folds_t_into_the_saved_model(assets, tmp_path):
+    root, model = assets
+    argv = ["train", "--model_name_or_path", model, "--data", str(root / "tweets.csv"), *FAST]
+    assert main([*argv, "--calibrate", "temperature", "--output_dir", str(tmp_path)]) == 0
+    saved = tmp_path / "mixup-embeddings"
+    calibration = json.loads((saved / "calibration.json").read_text())
+    row = json.loads((tmp_path / "results.json").read_text())["rows"][0]
+    assert calibration["method"] == "temperature" and calibration["n"] == 9  # the calibration rows
+    assert row["temperature"] == pytest.approx(calibration["temperature"], abs=1e-4)
+    assert (saved / "model.safetensors").exists() and (saved / "mix_config.json").exists()
+    assert main([*argv, "--calibrate", "temperature", "--label_column", "score", "--output_dir", str(tmp_path)]) == 2
+
+
+def test_tune_writes_the_best_recipe_scored_on_validation_rows(assets, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("optuna")
+    from hfmix.cli import runs
+
+    root, model = assets
+    scored = []
+    original = runs.predictions
+    monkeypatch.setattr(
+        "hfmix.cli.commands.predictions", lambda trainer, data: scored.append(len(data)) or original(trainer, data)
+    )
+    argv = ["tune", "--model_name_or_path", model, "--data", str(root / "tweets.csv"), *FAST]
+    assert main([*argv, "--n_trials", "2", "--tune_seed", "0", "--output_dir", str(tmp_path)]) == 0
+    assert scored == [9, 9]  # each trial on the 9 calibration rows, never on the 12 test rows
+    best = MixConfig.from_pretrained(tmp_path / "mix_config.json")
+    table = (tmp_path / "tune_results.md").read_text()
+    assert table.startswith("| rank | trial | recipe | NLL | ECE | accuracy |") and table.count("\n") == 4
+    out = capsys.readouterr().out
+    assert f"hfmix train --mix_config {tmp_path / 'mix_config.json'}" in out
+    _, again, _ = parse_options(["--mix_config", str(tmp_path / "mix_config.json"), "--output_dir", str(tmp_path)])
+    assert again == best  # ready for `hfmix train --mix_config`
+
+
+def test_tune_without_optuna_says_how_to_install_it(assets, tmp_path, capsys, monkeypatch):
+    root, model = assets
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    assert (
+        main(
+            ["tune", "--model_name_or_path", model, "--data", str(root / "tweets.csv"), "--output_dir", str(tmp_path)]
+        )
+        == 2
+    )
+    assert 'pip install "hfmix[tune]"' in capsys.readouterr().err

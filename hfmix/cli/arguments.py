@@ -4,6 +4,7 @@ and `MixTrainingArguments`, parsed TRL-style with `HfArgumentParser`, from a YAM
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from dataclasses import dataclass, field, fields
@@ -64,6 +65,15 @@ class ScriptArguments:
     config: str | None = field(
         default=None, metadata={"help": "A YAML or JSON recipe file of option: value pairs; flags override it."}
     )
+    calibrate: Literal["temperature"] | None = field(
+        default=None,
+        metadata={
+            "help": "train: 'temperature' fits a temperature on the calibration rows after training and folds it "
+            "into the model's head (saved with calibration.json), so its own probabilities are calibrated."
+        },
+    )
+    n_trials: int = field(default=20, metadata={"help": "tune: how many recipes to train and score."})
+    tune_seed: int = field(default=0, metadata={"help": "tune: the seed of the recipe sampler (optuna TPE)."})
 
 
 TRAINING_DEFAULTS = {
@@ -92,14 +102,21 @@ def build_parser() -> HfArgumentParser:
 def load_recipe_file(path: str) -> dict[str, Any]:
     if not os.path.isfile(path):
         raise ValueError(f"Recipe file not found: {path!r}. Pass --config with an existing YAML or JSON file.")
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
+    kind = "JSON" if path.endswith(".json") else "YAML"
     try:
-        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as err:
         raise ValueError(
-            f"Recipe file {path!r} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: {err}"
+            f"Recipe file {path!r} is not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); "
+            "save it as UTF-8."
         ) from err
+    try:
+        data = json.loads(text) if kind == "JSON" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ValueError(f"Recipe file {path!r} is not valid {kind}: {err}") from err
+    except RecursionError as err:
+        raise ValueError(f"Recipe file {path!r} is nested too deeply to be a recipe of option: value pairs.") from err
     if not isinstance(data, dict):
         raise ValueError(f"Recipe file {path!r} must hold option: value pairs, got {type(data).__name__}.")
     return data
@@ -109,29 +126,66 @@ def parse_options(argv: list[str]) -> tuple[ScriptArguments, MixConfig, MixTrain
     """Parse flags over the recipe file over the defaults; return the script options, the recipe and the args."""
     parser = build_parser()
     config_path = _option_value(argv, "--config")
-    if config_path is not None:
-        data = load_recipe_file(config_path)
-        known = {action.dest for action in parser._actions}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown options {unknown} in {config_path!r}; run `hfmix train --help` for the list.")
-        parser.set_defaults(**data)
+    data = load_recipe_file(config_path) if config_path is not None else {}
+    unknown = sorted(set(data) - {action.dest for action in parser._actions})
+    if unknown:
+        raise ValueError(f"Unknown options {unknown} in {config_path!r}; run `hfmix train --help` for the list.")
+    typed = typed_options(parser, argv)
+    mix_config = _option_value(argv, "--mix_config") if "mix_config" in typed else data.get("mix_config")
+    parser.set_defaults(**{k: v for k, v in data.items() if k != "mix_config"})
+    argv = _without_option(argv, "--mix_config")  # resolved here, so that its errors name the flag
     script, mixup, training = parser.parse_args_into_dataclasses(args=argv)
-    return script, recipe_from(mixup, training.mix_config), training
+    if mix_config is None:
+        return script, mixup, training
+    source = "--mix_config" if "mix_config" in typed else f"mix_config in {config_path!r}"
+    training.mix_config = resolve_mix_config(mix_config, source)
+    return script, recipe_from(mixup, training.mix_config, typed | set(data)), training
 
 
-def recipe_from(mixup: MixupConfig, mix_config: MixConfig) -> MixConfig:
-    """`--mix_config` (a path, repo id, name or JSON) when given, with any mixup flag that differs from its default
-    applied on top; otherwise the recipe the mixup flags describe."""
-    default = MixupConfig()
-    changed = {
-        f.name: getattr(mixup, f.name)
-        for f in fields(MixupConfig)
-        if getattr(mixup, f.name) != getattr(default, f.name)
-    }
-    if mix_config == default:
-        return mixup
+def typed_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The options given in `argv` (whatever their value: a flag equal to its default counts as given)."""
+    unset = object()
+    namespace = argparse.Namespace(**{action.dest: unset for action in parser._actions})
+    parsed, _ = parser.parse_known_args(argv, namespace=namespace)
+    return {name for name, value in vars(parsed).items() if value is not unset}
+
+
+def resolve_mix_config(value: Any, source: str = "--mix_config") -> MixConfig:
+    """`--mix_config` (a JSON object, a name, a path or a Hub id) as a recipe; errors name `source`."""
+    try:
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            value = json.loads(value)
+        if isinstance(value, dict) and not isinstance(value.get("mix_type", "mixup"), str):
+            raise ValueError(f"mix_type must be one name (a string), got {value['mix_type']!r}")
+        if not isinstance(value, (str, dict)):
+            raise ValueError(f"expected a JSON object, a name, a path or a Hub id, got {type(value).__name__}")
+        return get_mix_config(value)
+    except RecursionError as err:
+        raise ValueError(f"{source}: the recipe is nested too deeply to be a mix_config.") from err
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{source} is not valid JSON: {err}") from err
+    except (ValueError, TypeError, OSError) as err:
+        raise ValueError(f"{source}: {err}") from err
+
+
+def recipe_from(mixup: MixupConfig, mix_config: MixConfig, given: set[str]) -> MixConfig:
+    """`mix_config` (from `--mix_config` or `hfmix config show NAME`) with the mixup fields the user gave (`given`:
+    typed on the command line or set in the recipe file) on top: a flag always wins, even one equal to its
+    default."""
+    changed = {f.name: getattr(mixup, f.name) for f in fields(MixupConfig) if f.name in given}
     return get_mix_config(mix_config, **changed) if changed else mix_config
+
+
+def _without_option(argv: list[str], flag: str) -> list[str]:
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == flag:
+            skip = True
+        elif not item.startswith(flag + "="):
+            out.append(item)
+    return out
 
 
 def _option_value(argv: list[str], flag: str) -> str | None:

@@ -41,12 +41,46 @@ def train_run(
     encoded: dict[str, Any],
     args: MixTrainingArguments,
     save_model: bool = False,
+    calibrate: str | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune a fresh copy of the model with `mix_config`; score it; write its reliability diagram."""
+    """Fine-tune a fresh copy of the model with `mix_config`; score it on the test rows; write its reliability
+    diagram. `calibrate="temperature"`: T is fitted on the calibration rows and folded into the saved model."""
     run_args = copy.deepcopy(args)
     run_args.output_dir = os.path.join(args.output_dir, name)
     run_args.mix_config = mix_config
-    transformers.set_seed(args.seed)  # the same new head in every run
+    trainer, seconds = fit(mix_config, model_path, tokenizer, splits, encoded, run_args, calibrate)
+    if save_model:
+        trainer.save_model()
+    row: dict[str, Any] = {"run": name, "recipe": mix_config.to_dict(), "train_seconds": round(seconds, 1)}
+    logits, labels = predictions(trainer, encoded["test"])
+    if splits.classes is None:
+        row.update(regression_scores(logits.reshape(-1), labels.float().reshape(-1)))
+        return row
+    row.update(classification_scores(logits, labels.long()))
+    if trainer.temperature is not None:  # already folded into the head: the test logits are the scaled ones
+        row["temperature"], row["ece_ts"] = round(trainer.temperature, 4), row["ece"]
+    elif len(encoded["calibration"]):
+        calibration_logits, calibration_labels = predictions(trainer, encoded["calibration"])
+        scaler = TemperatureScaler().fit(calibration_logits, calibration_labels.long())
+        row["temperature"] = round(scaler.temperature, 4)
+        row["ece_ts"] = expected_calibration_error(scaler(logits), labels.long())
+    if run_args.should_save:
+        row["reliability_diagram"] = _diagram(logits, labels, run_args.output_dir, name)
+    return row
+
+
+def fit(
+    mix_config: MixConfig,
+    model_path: str,
+    tokenizer: PreTrainedTokenizerBase,
+    splits: Splits,
+    encoded: dict[str, Any],
+    args: MixTrainingArguments,
+    calibrate: str | None = None,
+) -> tuple[MixTrainer, float]:
+    """A fresh copy of the model (the same new head in every run) trained with `mix_config` on the train rows; the
+    trainer and the seconds its `train()` took."""
+    transformers.set_seed(args.seed)
     if splits.classes is None:
         model = AutoModelForSequenceClassification.from_pretrained(
             model_path, num_labels=1, problem_type="regression", ignore_mismatched_sizes=True
@@ -61,40 +95,33 @@ def train_run(
         )
     trainer = MixTrainer(
         model=model,
-        args=run_args,
+        args=args,
         train_dataset=encoded["train"],
+        eval_dataset=encoded["calibration"] if calibrate else None,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
         mix_config=mix_config,
+        calibrate=calibrate,
     )
     start = time.perf_counter()
     trainer.train()
-    seconds = time.perf_counter() - start
-    if save_model:
-        trainer.save_model()
-    test = trainer.predict(encoded["test"])
-    logits, labels = torch.as_tensor(test.predictions).float(), torch.as_tensor(test.label_ids)
-    row: dict[str, Any] = {"run": name, "recipe": mix_config.to_dict(), "train_seconds": round(seconds, 1)}
-    if splits.classes is None:
-        row.update(regression_scores(logits.reshape(-1), labels.float().reshape(-1)))
-        return row
-    row.update(classification_scores(logits, labels.long()))
-    if len(encoded["calibration"]):
-        calibration = trainer.predict(encoded["calibration"])
-        scaler = TemperatureScaler().fit(
-            torch.as_tensor(calibration.predictions).float(), torch.as_tensor(calibration.label_ids).long()
-        )
-        row["temperature"] = round(scaler.temperature, 4)
-        row["ece_ts"] = expected_calibration_error(scaler(logits), labels.long())
-    if run_args.should_save:
-        os.makedirs(run_args.output_dir, exist_ok=True)
-        path = os.path.join(run_args.output_dir, "reliability.png")
-        try:
-            reliability_diagram(logits, labels.long(), path=path, title=name)
-            row["reliability_diagram"] = path
-        except ImportError:
-            row["reliability_diagram"] = None  # matplotlib not installed: no picture, scores unaffected
-    return row
+    return trainer, time.perf_counter() - start
+
+
+def predictions(trainer: MixTrainer, dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float logits and the labels of `dataset`."""
+    output = trainer.predict(dataset)
+    return torch.as_tensor(output.predictions).float(), torch.as_tensor(output.label_ids)
+
+
+def _diagram(logits: torch.Tensor, labels: torch.Tensor, directory: str, name: str) -> str | None:
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "reliability.png")
+    try:
+        reliability_diagram(logits, labels.long(), path=path, title=name)
+    except ImportError:
+        return None  # matplotlib not installed: no picture, scores unaffected
+    return path
 
 
 CLASSIFICATION_COLUMNS = [
