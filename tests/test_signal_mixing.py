@@ -4,7 +4,6 @@ Whisper-layout masks and multi-label unions."""
 import pytest
 import tiny
 import torch
-from test_trainer import make_args
 
 from hfmix import MixDataCollator, MixPlan, MixTrainer, MixupConfig
 from hfmix.placement import mix_continuous_inputs
@@ -106,7 +105,7 @@ def test_trainer_mixes_waveforms_at_an_snr_and_checks_the_recipe(tmp_path):
     config = MixupConfig(level="inputs", snr_db=[0.0, 10.0], loudness_normalization=True, multi_label="union")
     trainer = MixTrainer(
         model=tiny.audio_model("wav2vec2"),
-        args=make_args(tmp_path, max_steps=2),
+        args=tiny.make_args(tmp_path, max_steps=2),
         train_dataset=tiny.audio_dataset("wav2vec2"),
         data_collator=tiny.PadCollator(),
         mix_config=config,

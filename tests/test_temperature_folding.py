@@ -8,7 +8,7 @@ import pytest
 import tiny
 import torch
 import transformers as tf
-from model_families import family_model, padded_batch, with_lora
+from tiny import family_model, padded_batch, with_lora
 from torch import nn
 
 from hfmix import MixConfig, MixTrainer, MixupConfig

@@ -1,8 +1,14 @@
-"""Tiny random models (hidden size 32, 2 layers) and tiny datasets, built from configs: nothing is downloaded."""
+"""The tests' one helpers module: tiny random models (hidden size 32, 2 layers) and tiny datasets built from configs
+(nothing is downloaded), the model families hfmix promises with padded batches, checks that a run really trained,
+the torchrun launcher (`run_two_processes`, scripts in tests/torchrun/), and direct implementations of formulas that
+several test files share. Test files import helpers from here, never from one another."""
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 import transformers as tf
 from datasets import Dataset
 
@@ -332,7 +338,7 @@ def free_port() -> str:
 
 
 def run_two_processes(script: str, *args: str, timeout: int = 240) -> str:
-    """Run tests/<script> under `torchrun --nproc_per_node 2` on the CPU (gloo) and return its output; a run that
+    """Run tests/torchrun/<script> under `torchrun --nproc_per_node 2` on the CPU (gloo) and return its output; a run that
     fails or outlives `timeout` fails the test, and on a timeout the launcher and both workers are killed."""
     import os
     import subprocess
@@ -349,7 +355,7 @@ def run_two_processes(script: str, *args: str, timeout: int = 240) -> str:
     }
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", free_port()]
     process = subprocess.Popen(
-        [*command, os.path.join(here, script), *args],
+        [*command, os.path.join(here, "torchrun", script), *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -379,3 +385,316 @@ def sentence_transformer(directory, texts):
 
     encoder = Transformer(save_tiny_text_model(directory, texts), max_seq_length=32)
     return SentenceTransformer(modules=[encoder, Pooling(encoder.get_embedding_dimension(), "mean")])
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Tiny random models of every family hfmix promises (hidden size 32, 2 layers), built from configs, and batches with
+# real padding on either side (tests/test_placement_architectures.py, tests/test_temperature_folding.py).
+
+PAD = 0
+_ENCODER = dict(
+    vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+    max_position_embeddings=64,
+)  # fmt: skip
+_DECODER = dict(_ENCODER, num_key_value_heads=2, pad_token_id=PAD)
+_SEQ2SEQ = dict(
+    vocab_size=VOCAB, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+    decoder_attention_heads=2, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=64,
+    pad_token_id=PAD, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+)  # fmt: skip
+
+CONFIGS = {
+    "bert": lambda: tf.BertConfig(**_ENCODER, pad_token_id=PAD),
+    "roberta": lambda: tf.RobertaConfig(**_ENCODER, pad_token_id=1),
+    "deberta-v2": lambda: tf.DebertaV2Config(**_ENCODER, pad_token_id=PAD),
+    "gpt2": lambda: tf.GPT2Config(
+        vocab_size=VOCAB,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=64,
+        pad_token_id=PAD,
+        bos_token_id=1,
+        eos_token_id=2,
+    ),  # fmt: skip
+    "llama": lambda: tf.LlamaConfig(**_DECODER),
+    "qwen2": lambda: tf.Qwen2Config(**_DECODER),
+    "bart": lambda: tf.BartConfig(**_SEQ2SEQ),
+    "t5": lambda: tf.T5Config(
+        vocab_size=VOCAB,
+        d_model=32,
+        d_kv=16,
+        d_ff=37,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        pad_token_id=PAD,
+        eos_token_id=2,
+        decoder_start_token_id=PAD,
+    ),  # fmt: skip
+}
+ENCODERS = ("bert", "roberta", "deberta-v2")
+DECODERS = ("gpt2", "llama", "qwen2")
+ENCODER_DECODERS = ("bart", "t5")
+ROPE_DECODERS = ("llama", "qwen2")
+
+
+def family_model(family: str, head: str = "SequenceClassification", num_labels: int = 3, seed: int = 0):
+    """A tiny random `<Family>For<head>` in eval mode (dropout off)."""
+    torch.manual_seed(seed)
+    config = CONFIGS[family]()
+    config.num_labels = num_labels
+    model_type = tf.models.auto.modeling_auto.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+    mapping = {
+        "SequenceClassification": model_type,
+        "TokenClassification": tf.models.auto.modeling_auto.MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES,
+        "MultipleChoice": tf.models.auto.modeling_auto.MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES,
+    }[head]
+    return getattr(tf, mapping[config.model_type])(config).eval()
+
+
+def with_lora(model):
+    """The model wrapped in a LoRA adapter on every linear layer (the head trained in full)."""
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=4, target_modules="all-linear"))
+
+
+def padded_batch(lengths: list[int], side: str, family: str, width: int = 10, seed: int = 1) -> dict:
+    """Token ids (>= 5, never a special id) of the given lengths, padded with the family's pad id on `side`;
+    encoder-decoders end each row with eos (BART and T5 pool or decode from it)."""
+    g = torch.Generator().manual_seed(seed)
+    pad = CONFIGS[family]().pad_token_id
+    ids = torch.full((len(lengths), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, length in enumerate(lengths):
+        tokens = torch.randint(5, VOCAB, (length,), generator=g)
+        if family in ENCODER_DECODERS:
+            tokens[-1] = 2
+        span = slice(0, length) if side == "right" else slice(width - length, width)
+        ids[row, span], mask[row, span] = tokens, 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def real_positions(batch: dict, row: int) -> list[int]:
+    return torch.nonzero(batch["attention_mask"][row]).reshape(-1).tolist()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Training checks. Never rely on the logged loss alone: transformers' `logging_nan_inf_filter` (on by default) logs a
+# NaN loss as a stand-in, so a finite logged loss proves nothing.
+
+
+def make_args(tmp_path, **kwargs):
+    defaults = dict(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        learning_rate=1e-2,
+        max_steps=3,
+        report_to=[],
+        use_cpu=True,
+        logging_steps=1,
+        save_strategy="no",
+        seed=0,
+        logging_nan_inf_filter=False,  # a diverging run must log NaN, not a filtered stand-in
+    )
+    return tf.TrainingArguments(**{**defaults, **kwargs})
+
+
+def trainable_snapshot(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def changed(model, before):
+    return {n for n, p in model.named_parameters() if n in before and not torch.equal(before[n], p)}
+
+
+def assert_trained(trainer, before, every_parameter=True):
+    """Training really happened and stayed finite: finite weights that moved, and finite logged losses that moved.
+
+    Never rely on the logged loss alone: `logging_nan_inf_filter=True` (the default) logs a NaN step as a stand-in.
+    """
+    model = trainer.model
+    non_finite = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+    assert not non_finite, f"non-finite weights after training: {non_finite}"
+    moved = changed(model, before)
+    assert moved == set(before) if every_parameter else moved, f"weights that did not move: {set(before) - moved}"
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert losses and all(math.isfinite(x) for x in losses), losses
+    assert len(losses) == 1 or len(set(losses)) > 1, f"the loss never moved: {losses}"
+
+
+def st_trainer(tmp_path, model, data, loss, **overrides):
+    """A `SentenceTransformerTrainer` for 3 logged steps of batch 5 on the CPU, NaN losses logged as NaN."""
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+
+    options = dict(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=5,
+        max_steps=3,
+        learning_rate=1e-2,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        logging_steps=1,
+        logging_nan_inf_filter=False,
+    )
+    args = SentenceTransformerTrainingArguments(**{**options, **overrides})
+    return SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
+
+
+def train_and_check(trainer, model=None):
+    """Train, then assert finite weights of which some moved and finite logged losses that are not all equal."""
+    model = trainer.model if model is None else model
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    result = trainer.train()
+    after = dict(model.named_parameters())
+    assert all(torch.isfinite(p).all() for p in after.values()), "non-finite weights after training"
+    assert any(not torch.equal(before[name], p) for name, p in after.items()), "no weight moved"
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert len(losses) >= 2 and all(math.isfinite(x) for x in losses) and len(set(losses)) > 1, losses
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Tiny random translation models (tests/test_augment_back_translation.py, tests/test_examples.py).
+
+
+def marian_pair(directory=None, seed=0):
+    """Two tiny random MarianMTModels and a word-level tokenizer (built offline, no sentencepiece)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    words = sorted({w for r in sentiment_rows(30) for w in r["text"].split("#")[0].split()})
+    vocab = {t: i for i, t in enumerate(["<pad>", "<unk>", "</s>", *words])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 2)])
+    tokenizer = tf.PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="</s>"
+    )
+    config = tf.MarianConfig(
+        vocab_size=len(vocab),
+        decoder_vocab_size=len(vocab),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=0,
+        init_std=0.5,  # large random weights: the output depends on the input
+    )
+    pair = []
+    for k in range(2):
+        torch.manual_seed(seed + k)
+        model = tf.MarianMTModel(config).eval()
+        model.generation_config.max_new_tokens = 6
+        if directory is not None:
+            path = str(directory / f"model{k}")
+            model.save_pretrained(path)
+            tokenizer.save_pretrained(path)
+            pair.append(path)
+        else:
+            pair.append(model)
+    return pair, tokenizer
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Small tensor helpers.
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    """A CPU generator seeded with `seed`."""
+    return torch.Generator().manual_seed(seed)
+
+
+def mask_segments(mask):
+    """How many runs of equal values each row of a 0/1 mask has."""
+    return 1 + (mask[..., 1:] != mask[..., :-1]).sum(-1).float()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Direct (slow, loop) implementations of formulas that several test files check the library against.
+
+CASE_ROWS, CASE_CLASSES = 6, 4
+
+
+def random_case(seed=0, lam_per_row=True):
+    """Logits, labels, partners and λ of CASE_ROWS rows and CASE_CLASSES classes for the calibration-aware losses."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(CASE_ROWS, CASE_CLASSES, generator=g) * 3
+    labels = torch.tensor([0, 1, 1, 2, 3, 0])  # rows 1 and 2 share a class: a same-class pair below
+    index = torch.tensor([1, 2, 0, 4, 5, 5])  # row 5 is paired with itself: not mixed
+    lam = torch.rand(CASE_ROWS, generator=g) if lam_per_row else torch.full((CASE_ROWS,), 0.3)
+    lam[5] = 1.0
+    return logits, labels, index, lam
+
+
+def ce(z, y):  # one row, the textbook formula
+    return -(z[y] - torch.logsumexp(z, 0))
+
+
+def slerp_formula(a, b, lam):
+    """The paper's m_λ(a, b) = [sin(λθ)a + sin((1−λ)θ)b] / sin θ, θ = arccos⟨a, b⟩ (no guards)."""
+    theta = torch.acos((a * b).sum(-1, keepdim=True))
+    return (torch.sin(lam * theta) * a + torch.sin((1 - lam) * theta) * b) / torch.sin(theta)
+
+
+def geodesic_direct_loss(
+    img, txt, s_i, s_t, lam, w, s2, wu, lam_u, all_img=None, all_txt=None, offset=0, negatives=None
+):
+    """A slow, row-by-row float64 implementation of the documented loss (hard negatives: extra image → text
+    candidates of the contrastive and m²-mix terms)."""
+    negatives = [] if negatives is None else list(F.normalize(negatives.double(), dim=-1))
+    img, txt = F.normalize(img.double(), dim=-1), F.normalize(txt.double(), dim=-1)
+    all_img = img if all_img is None else F.normalize(all_img.double(), dim=-1)
+    all_txt = txt if all_txt is None else F.normalize(all_txt.double(), dim=-1)
+    n = len(all_img)
+    hard = [slerp_formula(all_img[j], all_txt[j], lam) for j in range(n)]
+    # the mirror of the middle row of an odd batch is itself: slerp(a, a, λ) = a
+    mixed_img = [
+        slerp_formula(all_img[j], all_img[n - 1 - j], lam_u) if 2 * j != n - 1 else all_img[j] for j in range(n)
+    ]
+    mixed_txt = [
+        slerp_formula(all_txt[j], all_txt[n - 1 - j], lam_u) if 2 * j != n - 1 else all_txt[j] for j in range(n)
+    ]
+
+    def ce(logits, target):
+        return -(target * torch.log_softmax(torch.stack(logits), 0)).sum()
+
+    def onehot(g):
+        return torch.eye(n, dtype=torch.float64)[g]
+
+    def extra(g):  # one-hot over the n candidates and the hard negatives
+        return torch.eye(n + len(negatives), dtype=torch.float64)[g]
+
+    total = 0.0
+    for i in range(len(img)):
+        g = offset + i
+        soft = lam_u * onehot(g) + (1 - lam_u) * onehot(n - 1 - g)
+        clip = (
+            ce([s_i * img[i] @ all_txt[j] for j in range(n)] + [s_i * img[i] @ x for x in negatives], extra(g))
+            + ce([s_t * txt[i] @ all_img[j] for j in range(n)], onehot(g))
+        ) / 2
+        m_i, m_t = (s_i, s_t) if s2 is None else (s2, s2)
+        m2 = (
+            ce(
+                [m_i * img[i] @ (all_txt[g] if j == g else hard[j]) for j in range(n)]
+                + [m_i * img[i] @ x for x in negatives],
+                extra(g),
+            )
+            + ce([m_t * txt[i] @ (all_img[g] if j == g else hard[j]) for j in range(n)], onehot(g))
+        ) / 2
+        uni = (
+            ce([s_i * mixed_img[g] @ all_txt[j] for j in range(n)], soft)
+            + ce([s_t * txt[i] @ mixed_img[k] for k in range(n)], soft)
+        ) / 2 + (
+            ce([s_i * img[i] @ mixed_txt[k] for k in range(n)], soft)
+            + ce([s_t * mixed_txt[g] @ all_img[j] for j in range(n)], soft)
+        ) / 2
+        total = total + clip + w * m2 + wu * uni
+    return total / len(img)

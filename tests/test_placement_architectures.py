@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from model_families import (
+from tiny import (
     DECODERS,
     ENCODER_DECODERS,
     ENCODERS,

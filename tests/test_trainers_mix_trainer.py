@@ -1,90 +1,51 @@
-"""MixTrainer end to end on tiny models: every architecture and level trains, GA is exact, resume is exact,
-evaluation is unmixed, the recipe is saved, and bad labels get clear errors."""
+"""`hfmix.trainers.mix_trainer`: MixTrainer end to end on tiny models: every architecture and level trains, GA is
+exact, resume is exact, evaluation is unmixed, the recipe is saved, bad labels get clear errors, and a real
+2-process run (tests/torchrun/mix_trainer.py)."""
 
 import json
-import math
 
 import pytest
 import tiny
 import torch
 import transformers as tf
 
-from hfmix import MixConfig, MixDataCollator, MixTrainer, MixTrainingArguments, MixupConfig
+from hfmix import MixConfig, MixTrainer, MixupConfig
 from hfmix.functional import mixup, soft_target_cross_entropy
 
 
 tf.logging.set_verbosity_error()
 
 
-def make_args(tmp_path, **kwargs):
-    defaults = dict(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=4,
-        learning_rate=1e-2,
-        max_steps=3,
-        report_to=[],
-        use_cpu=True,
-        logging_steps=1,
-        save_strategy="no",
-        seed=0,
-        logging_nan_inf_filter=False,  # a diverging run must log NaN, not a filtered stand-in
-    )
-    return tf.TrainingArguments(**{**defaults, **kwargs})
-
-
-def trainable_snapshot(model):
-    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-
-
-def changed(model, before):
-    return {n for n, p in model.named_parameters() if n in before and not torch.equal(before[n], p)}
-
-
-def assert_trained(trainer, before, every_parameter=True):
-    """Training really happened and stayed finite: finite weights that moved, and finite logged losses that moved.
-
-    Never rely on the logged loss alone: `logging_nan_inf_filter=True` (the default) logs a NaN step as a stand-in.
-    """
-    model = trainer.model
-    non_finite = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
-    assert not non_finite, f"non-finite weights after training: {non_finite}"
-    moved = changed(model, before)
-    assert moved == set(before) if every_parameter else moved, f"weights that did not move: {set(before) - moved}"
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    assert losses and all(math.isfinite(x) for x in losses), losses
-    assert len(losses) == 1 or len(set(losses)) > 1, f"the loss never moved: {losses}"
-
-
 @pytest.mark.parametrize("level", ["embeddings", "hidden", "pooled"])
 @pytest.mark.parametrize("arch", list(tiny.TEXT_MODELS))
 def test_text_models_train_at_every_level(tmp_path, arch, level):
     model = tiny.text_model(arch)
-    before = trainable_snapshot(model)
+    before = tiny.trainable_snapshot(model)
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path),
+        args=tiny.make_args(tmp_path),
         train_dataset=tiny.text_dataset(),
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(level=level),
     )
     trainer.train()
-    assert_trained(trainer, before)  # every trainable parameter moved, and stayed finite
+    tiny.assert_trained(trainer, before)  # every trainable parameter moved, and stayed finite
 
 
 @pytest.mark.parametrize("level", ["inputs", "hidden", "pooled"])
 @pytest.mark.parametrize("arch", ["wav2vec2", "hubert", "ast", "whisper"])
 def test_audio_models_train_at_every_level(tmp_path, arch, level):
     model = tiny.audio_model(arch)
-    before = trainable_snapshot(model)
+    before = tiny.trainable_snapshot(model)
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path),
+        args=tiny.make_args(tmp_path),
         train_dataset=tiny.audio_dataset(arch),
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(level=level),
     )
     trainer.train()
-    assert_trained(trainer, before)
+    tiny.assert_trained(trainer, before)
     assert any(h.get("mix_fraction", 0) > 0 for h in trainer.state.log_history)
 
 
@@ -98,13 +59,13 @@ def test_peft_lora_trains_only_the_adapter(tmp_path, level):
     everything = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path),
+        args=tiny.make_args(tmp_path),
         train_dataset=tiny.text_dataset(),
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(level=level),
     )
     trainer.train()
-    moved = changed(model, everything)
+    moved = tiny.changed(model, everything)
     assert moved and all("lora_" in n or "classifier" in n for n in moved)
     assert any("lora_A" in n for n in moved)
 
@@ -112,7 +73,7 @@ def test_peft_lora_trains_only_the_adapter(tmp_path, level):
 def test_gradient_accumulation_is_exact(tmp_path):
     def run(batch_size, accumulation):
         model = tiny.text_model("bert", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-        args = make_args(
+        args = tiny.make_args(
             tmp_path,
             per_device_train_batch_size=batch_size,
             gradient_accumulation_steps=accumulation,
@@ -142,7 +103,7 @@ def test_prob_zero_reproduces_a_plain_trainer(tmp_path):
         model = tiny.text_model("bert")  # dropout on: the RNG streams must line up too
         trainer = trainer_cls(
             model=model,
-            args=make_args(tmp_path, max_steps=4),
+            args=tiny.make_args(tmp_path, max_steps=4),
             train_dataset=tiny.text_dataset(),
             data_collator=tiny.PadCollator(),
             **extra,
@@ -160,16 +121,16 @@ def test_prob_zero_reproduces_a_plain_trainer(tmp_path):
 @pytest.mark.parametrize("batch_size, n", [(3, 7), (1, 3)])
 def test_odd_batches_and_batch_size_one(tmp_path, batch_size, n):
     model = tiny.text_model("bert")
-    before = trainable_snapshot(model)
+    before = tiny.trainable_snapshot(model)
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path, per_device_train_batch_size=batch_size, max_steps=-1, num_train_epochs=1),
+        args=tiny.make_args(tmp_path, per_device_train_batch_size=batch_size, max_steps=-1, num_train_epochs=1),
         train_dataset=tiny.text_dataset(n=n),
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(level="hidden"),
     )
     trainer.train()
-    assert_trained(trainer, before, every_parameter=False)
+    tiny.assert_trained(trainer, before, every_parameter=False)
     fractions = [h["mix_fraction"] for h in trainer.state.log_history if "mix_fraction" in h]
     if batch_size == 1:
         assert fractions == [0.0] * n  # nothing to mix with: unmixed, no error
@@ -179,7 +140,7 @@ def test_odd_batches_and_batch_size_one(tmp_path, batch_size, n):
 
 def test_resume_draws_the_same_plans_and_ends_with_the_same_weights(tmp_path):
     def trainer_for(output_dir, **extra):
-        args = make_args(output_dir, max_steps=6, save_strategy="steps", save_steps=3, **extra)
+        args = tiny.make_args(output_dir, max_steps=6, save_strategy="steps", save_steps=3, **extra)
         return MixTrainer(
             model=tiny.text_model("bert"),
             args=args,
@@ -211,7 +172,7 @@ def test_evaluation_is_unmixed_and_metrics_get_hard_labels(tmp_path):
     eval_set = tiny.text_dataset(n=10, seed=1)
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path, per_device_eval_batch_size=10),
+        args=tiny.make_args(tmp_path, per_device_eval_batch_size=10),
         train_dataset=tiny.text_dataset(),
         eval_dataset=eval_set,
         data_collator=tiny.PadCollator(),
@@ -236,7 +197,7 @@ def test_recipe_is_saved_with_the_model_and_tagged_in_the_card(tmp_path):
     config = MixupConfig(level="pooled", alpha=0.3)
     trainer = MixTrainer(
         model=tiny.text_model("bert"),
-        args=make_args(tmp_path, save_strategy="steps", save_steps=2),
+        args=tiny.make_args(tmp_path, save_strategy="steps", save_steps=2),
         train_dataset=tiny.text_dataset(),
         data_collator=tiny.PadCollator(),
         mix_config=config,
@@ -250,25 +211,10 @@ def test_recipe_is_saved_with_the_model_and_tagged_in_the_card(tmp_path):
     assert "- hfmix" in card and "- mixup" in card and "zhang2018mixup" in card and '"level": "pooled"' in card
 
 
-def test_training_arguments_carry_the_recipe(tmp_path):
-    args = MixTrainingArguments(
-        output_dir=str(tmp_path),
-        max_steps=1,
-        report_to=[],
-        use_cpu=True,
-        mix_config={"mix_type": "mixup", "level": "hidden", "layers": [2]},
-    )
-    trainer = MixTrainer(
-        model=tiny.text_model("bert"), args=args, train_dataset=tiny.text_dataset(), data_collator=tiny.PadCollator()
-    )
-    assert trainer.mix_config == MixupConfig(level="hidden", layers=[2])
-    trainer.train()
-
-
 def test_mix_stop_switches_mixing_off(tmp_path):
     trainer = MixTrainer(
         model=tiny.text_model("bert"),
-        args=make_args(tmp_path, max_steps=6),
+        args=tiny.make_args(tmp_path, max_steps=6),
         train_dataset=tiny.text_dataset(),
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(mix_stop=0.5),
@@ -284,7 +230,7 @@ def test_loss_is_the_mixup_formula_for_each_head(tmp_path, task):
     problem = {"single": None, "multi": "multi_label_classification", "regression": None}[task]
     model = tiny.text_model("bert", num_labels=num_labels, problem_type=problem).eval()
     data = tiny.text_dataset(n=4, task=task)
-    trainer = MixTrainer(model=model, args=make_args(tmp_path), mix_config=MixupConfig(level="pooled"))
+    trainer = MixTrainer(model=model, args=tiny.make_args(tmp_path), mix_config=MixupConfig(level="pooled"))
     batch = tiny.PadCollator()([data[i] for i in range(4)])
     index, lam = torch.tensor([1, 0, 3, 2]), torch.tensor([0.3, 0.6, 0.8, 0.5])
     model.train()  # mixing happens in training mode; dropout is 0 in eval-equivalent check below
@@ -345,7 +291,7 @@ def test_token_classification_prob_zero_reproduces_a_plain_trainer(tmp_path):
         model = tf.BertForTokenClassification(tiny.text_config("bert", num_labels=4))  # dropout on, as a user's
         trainer = trainer_cls(
             model=model,
-            args=make_args(tmp_path, max_steps=4),
+            args=tiny.make_args(tmp_path, max_steps=4),
             train_dataset=data,
             data_collator=TokenPadCollator(),
             **extra,
@@ -369,7 +315,7 @@ def test_token_classification_mixes_a_token_weighted_mean(tmp_path):
     }
     batch["labels"][0, 4:] = -100
     batch["labels"][2, 1:] = -100
-    trainer = MixTrainer(model=model, args=make_args(tmp_path), mix_config=MixupConfig(level="embeddings"))
+    trainer = MixTrainer(model=model, args=tiny.make_args(tmp_path), mix_config=MixupConfig(level="embeddings"))
     model.train()
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
@@ -400,16 +346,16 @@ def test_token_classification_mixes_a_token_weighted_mean(tmp_path):
 
 def test_bf16_autocast_trains_with_finite_weights(tmp_path):
     model = tiny.text_model("bert")
-    before = trainable_snapshot(model)
+    before = tiny.trainable_snapshot(model)
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path, bf16=True),
+        args=tiny.make_args(tmp_path, bf16=True),
         train_dataset=tiny.text_dataset(),
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(level="hidden"),
     )
     trainer.train()
-    assert_trained(trainer, before)
+    tiny.assert_trained(trainer, before)
 
 
 @pytest.mark.parametrize(
@@ -422,7 +368,7 @@ def test_bf16_autocast_trains_with_finite_weights(tmp_path):
     ],
 )
 def test_bad_classification_labels(tmp_path, labels, message):
-    trainer = MixTrainer(model=tiny.text_model("bert"), args=make_args(tmp_path))
+    trainer = MixTrainer(model=tiny.text_model("bert"), args=tiny.make_args(tmp_path))
     batch = tiny.PadCollator()([tiny.text_dataset(n=4)[i] for i in range(4)])
     trainer.model.config.problem_type = "single_label_classification" if labels.is_floating_point() else None
     with pytest.raises(ValueError, match=message):
@@ -430,7 +376,7 @@ def test_bad_classification_labels(tmp_path, labels, message):
 
 
 def test_nan_and_misshapen_regression_labels(tmp_path):
-    trainer = MixTrainer(model=tiny.text_model("bert", num_labels=1), args=make_args(tmp_path))
+    trainer = MixTrainer(model=tiny.text_model("bert", num_labels=1), args=tiny.make_args(tmp_path))
     batch = tiny.PadCollator()([tiny.text_dataset(n=4, task="regression")[i] for i in range(4)])
     with pytest.raises(ValueError, match="NaN"):
         trainer.compute_loss(trainer.model, {**batch, "labels": torch.tensor([0.1, float("nan"), 0.2, 0.3])})
@@ -443,78 +389,16 @@ def test_nan_and_misshapen_regression_labels(tmp_path):
 def test_recipes_that_cannot_fit_the_model_fail_at_construction(tmp_path):
     with pytest.raises(ValueError, match=r"past the model's depth of 2"):
         MixTrainer(
-            model=tiny.text_model("bert"), args=make_args(tmp_path), mix_config=MixupConfig(level="hidden", layers=[3])
+            model=tiny.text_model("bert"),
+            args=tiny.make_args(tmp_path),
+            mix_config=MixupConfig(level="hidden", layers=[3]),
         )
     with pytest.raises(ValueError, match="level='embeddings' needs a model with input"):
-        MixTrainer(model=tiny.audio_model("wav2vec2"), args=make_args(tmp_path), mix_config=MixupConfig())
+        MixTrainer(model=tiny.audio_model("wav2vec2"), args=tiny.make_args(tmp_path), mix_config=MixupConfig())
     with pytest.raises(ValueError, match="alpha must be > 0"):
         MixTrainer(
-            model=tiny.text_model("bert"), args=make_args(tmp_path), mix_config={"mix_type": "mixup", "alpha": 0}
+            model=tiny.text_model("bert"), args=tiny.make_args(tmp_path), mix_config={"mix_type": "mixup", "alpha": 0}
         )
-
-
-def test_collator_mixes_audio_inputs_and_evaluation_uses_the_base_collator(tmp_path):
-    collator = MixDataCollator(tiny.PadCollator(), MixupConfig(level="inputs"))
-    train, evaluation = tiny.audio_dataset("wav2vec2", n=12), tiny.audio_dataset("wav2vec2", n=6, seed=1)
-    trainer = MixTrainer(
-        model=tiny.audio_model("wav2vec2"),
-        args=make_args(tmp_path),
-        train_dataset=train,
-        eval_dataset=evaluation,
-        data_collator=collator,
-    )
-    assert trainer.mix_config is collator.mix_config
-    trainer.train()
-    assert any(h.get("mix_fraction", 0) > 0 for h in trainer.state.log_history)
-    assert trainer.get_eval_dataloader().collate_fn.__class__ is tiny.PadCollator
-    assert trainer.get_train_dataloader().collate_fn is collator or isinstance(
-        trainer.get_train_dataloader().collate_fn, MixDataCollator
-    )
-
-
-def test_collator_is_reproducible_with_dataloader_workers():
-    data = tiny.audio_dataset("wav2vec2", n=16)
-    collator = MixDataCollator(tiny.PadCollator(), MixupConfig(level="inputs"), seed=3)
-
-    def plans():
-        torch.manual_seed(0)
-        loader = torch.utils.data.DataLoader(data, batch_size=4, num_workers=2, collate_fn=collator)
-        return [(b["mix_index"].tolist(), b["mix_lam"].tolist(), b["input_values"].sum().item()) for b in loader]
-
-    first, second = plans(), plans()
-    assert first == second
-    assert len({tuple(p[1]) for p in first}) > 1  # batches draw different λ
-
-
-def test_collator_soft_labels_for_other_trainers():
-    collator = MixDataCollator(tiny.PadCollator(), MixupConfig(level="inputs"), soft_labels=True, num_labels=3)
-    rows = tiny.audio_dataset("wav2vec2", n=4)
-    batch = collator([rows[i] for i in range(4)])
-    assert batch["labels"].shape == (4, 3) and torch.allclose(batch["labels"].sum(-1), torch.ones(4))
-    assert "mix_index" not in batch
-    with pytest.raises(ValueError, match="num_labels"):
-        MixDataCollator(tiny.PadCollator(), MixupConfig(level="inputs"), soft_labels=True)([rows[i] for i in range(4)])
-    with pytest.raises(ValueError, match="soft_labels"):
-        MixTrainer(
-            model=tiny.audio_model("wav2vec2"),
-            args=tf.TrainingArguments(output_dir="unused", report_to=[]),
-            data_collator=collator,
-        )
-
-
-def test_collator_attaches_plans_for_model_level_mixing(tmp_path):
-    collator = MixDataCollator(tiny.PadCollator(), MixupConfig(level="hidden"))
-    trainer = MixTrainer(
-        model=tiny.text_model("bert"),
-        args=make_args(tmp_path),
-        train_dataset=tiny.text_dataset(),
-        data_collator=collator,
-    )
-    assert collator.num_layers == 2  # filled in from the model
-    rows = tiny.text_dataset(n=5)
-    batch = collator([rows[i] for i in range(5)])
-    assert batch["mix_layer"].item() in (1, 2) and batch["mix_index"].shape == (5,)
-    trainer.train()
 
 
 def test_compute_loss_func_receives_the_mixed_targets(tmp_path):
@@ -526,7 +410,7 @@ def test_compute_loss_func_receives_the_mixed_targets(tmp_path):
 
     trainer = MixTrainer(
         model=tiny.text_model("bert"),
-        args=make_args(tmp_path, max_steps=1),
+        args=tiny.make_args(tmp_path, max_steps=1),
         train_dataset=tiny.text_dataset(),
         data_collator=tiny.PadCollator(),
         compute_loss_func=loss_func,
@@ -540,13 +424,27 @@ def test_compute_loss_func_receives_the_mixed_targets(tmp_path):
 
 def test_prob_zero_skips_the_level_check(tmp_path):
     model = tiny.audio_model("wav2vec2")  # no word embeddings, but mixing is off: a plain Trainer
-    before = trainable_snapshot(model)
+    before = tiny.trainable_snapshot(model)
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path),
+        args=tiny.make_args(tmp_path),
         train_dataset=tiny.audio_dataset("wav2vec2"),
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(prob=0.0),
     )
     trainer.train()
-    assert_trained(trainer, before, every_parameter=False)
+    tiny.assert_trained(trainer, before, every_parameter=False)
+
+
+def test_two_process_training(tmp_path):
+    report = tmp_path / "report.json"
+    tiny.run_two_processes("mix_trainer.py", str(report))
+    result = json.loads(report.read_text())
+    assert result == {
+        "world_size": 2,
+        "finite_loss": True,
+        "reproducible": True,
+        "ranks_draw_different_plans": True,
+        "plans_per_rank": 3,
+        "replicas_in_sync": True,
+    }

@@ -1,4 +1,4 @@
-"""Run by tests/test_distributed.py under `torchrun --nproc_per_node 2`: MixTrainer on 2 CPU processes (gloo).
+"""Run by tests/test_trainers_mix_trainer.py under `torchrun --nproc_per_node 2`: MixTrainer on 2 CPU processes (gloo).
 
 Trains twice from the same seed, records every mix plan each process draws, and writes (on rank 0) a JSON
 report: whether the two runs ended with identical weights, whether the processes drew different plans, and

@@ -1,4 +1,4 @@
-"""Run by tests/test_geodesic.py under `torchrun --nproc_per_node 2`: GeodesicMixupTrainer on 2 CPU processes (gloo).
+"""Run by tests/test_methods_geodesic_mixup_trainer.py under `torchrun --nproc_per_node 2`: GeodesicMixupTrainer on 2 CPU processes (gloo).
 
 1. Each process computes the trainer's loss on its half of a fixed global batch (embeddings gathered with
    gradients); the mean of the losses and the mean of the gradients are compared with the single-process loss

@@ -1,4 +1,5 @@
-"""SupReMix loss: against a direct (dense, loop) implementation of the formula, its mixtures, and edge cases."""
+"""`hfmix.methods.supremix.loss`: the SupReMix loss against a direct (dense, loop) implementation of the formula,
+its mixtures, and edge cases."""
 
 import math
 
@@ -6,13 +7,8 @@ import pytest
 import tiny
 import torch
 import torch.nn.functional as F
-from training_checks import st_trainer, train_and_check
 
 from hfmix.losses import SupReMixLoss, draw_supremix_mixtures, supremix_loss
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 def dense_supremix(z, y, mix, tau, base_tau=None, weight="l1", tolerance=0.0):
@@ -47,7 +43,7 @@ def dense_supremix(z, y, mix, tau, base_tau=None, weight="l1", tolerance=0.0):
 
 
 def batch(n=7, d=5, seed=0):
-    g = gen(seed)
+    g = tiny.gen(seed)
     y = torch.tensor([0.5, 1.0, 1.0, 2.0, 3.5, 3.5, 4.0, 0.2, 5.0][:n])  # ties: real positives exist
     return torch.randn(n, d, generator=g), y
 
@@ -56,7 +52,7 @@ def batch(n=7, d=5, seed=0):
 @pytest.mark.parametrize("detach", [False, True])
 def test_loss_matches_the_dense_formula(weight, detach):
     z, y = batch()
-    mix = draw_supremix_mixtures(y, generator=gen(1), num_positive_mixtures=6)
+    mix = draw_supremix_mixtures(y, generator=tiny.gen(1), num_positive_mixtures=6)
     assert mix.negative_valid.any() and mix.positive_valid.any()
     loss = supremix_loss(z, y, mixtures=mix, temperature=0.3, distance_weight=weight, detach_mixtures=detach)
     torch.testing.assert_close(loss.double(), dense_supremix(z, y, mix, 0.3, weight=weight), rtol=1e-5, atol=1e-6)
@@ -64,17 +60,17 @@ def test_loss_matches_the_dense_formula(weight, detach):
 
 def test_views_tolerance_and_base_temperature_match_the_dense_formula():
     z, y = batch(n=6)
-    views = torch.randn(6, 2, 5, generator=gen(3))
+    views = torch.randn(6, 2, 5, generator=tiny.gen(3))
     flat, flat_y = torch.cat(views.unbind(1)), y.repeat(2)  # the views of row r are rows r and r + 6
-    mix = draw_supremix_mixtures(flat_y, generator=gen(2), num_positive_mixtures=4, label_tolerance=0.6)
+    mix = draw_supremix_mixtures(flat_y, generator=tiny.gen(2), num_positive_mixtures=4, label_tolerance=0.6)
     loss = supremix_loss(views, y, mixtures=mix, temperature=0.5, base_temperature=0.07, label_tolerance=0.6)
     expected = dense_supremix(flat, flat_y, mix, 0.5, base_tau=0.07, tolerance=0.6)
     torch.testing.assert_close(loss.double(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_positive_mixtures_carry_the_anchors_label_and_respect_the_window():
-    y = torch.rand(40, generator=gen()) * 10
-    mix = draw_supremix_mixtures(y, generator=gen(1), num_positive_mixtures=16, positive_window=2.0)
+    y = torch.rand(40, generator=tiny.gen()) * 10
+    mix = draw_supremix_mixtures(y, generator=tiny.gen(1), num_positive_mixtures=16, positive_window=2.0)
     i = torch.arange(40)[:, None].expand_as(mix.positive_first)
     valid = mix.positive_valid
     y = y.double()
@@ -87,7 +83,7 @@ def test_positive_mixtures_carry_the_anchors_label_and_respect_the_window():
 
 def test_negative_mixtures_are_beta_2_8_and_skip_equal_labels():
     y = torch.tensor([1.0, 1.0, 2.0] * 40)
-    mix = draw_supremix_mixtures(y, generator=gen())
+    mix = draw_supremix_mixtures(y, generator=tiny.gen())
     assert not mix.negative_valid[0, 1] and mix.negative_valid[0, 2] and not mix.negative_valid.diagonal().any()
     alpha = mix.negative_alpha[mix.negative_valid]
     assert abs(alpha.mean() - 0.2) < 0.01 and abs(alpha.var() - 2 * 8 / (100 * 11)) < 0.003  # Beta(2, 8)
@@ -95,7 +91,7 @@ def test_negative_mixtures_are_beta_2_8_and_skip_equal_labels():
 
 def test_gradients_are_finite_and_detaching_stops_the_flow_through_mixtures():
     z, y = batch()
-    mix = draw_supremix_mixtures(y, generator=gen(1))
+    mix = draw_supremix_mixtures(y, generator=tiny.gen(1))
     grads = []
     for detach in (False, True):
         x = z.clone().requires_grad_()
@@ -106,8 +102,8 @@ def test_gradients_are_finite_and_detaching_stops_the_flow_through_mixtures():
 
 
 def test_all_equal_labels_is_supervised_contrastive_loss():
-    z = torch.randn(5, 4, generator=gen())
-    loss = supremix_loss(z, torch.full((5,), 3.0), generator=gen(), temperature=0.2)
+    z = torch.randn(5, 4, generator=tiny.gen())
+    loss = supremix_loss(z, torch.full((5,), 3.0), generator=tiny.gen(), temperature=0.2)
     s = F.normalize(z, dim=-1) @ F.normalize(z, dim=-1).T / 0.2
     off = ~torch.eye(5, dtype=torch.bool)
     expected = -torch.stack([(s[i][off[i]] - torch.logsumexp(s[i][off[i]], 0)).mean() for i in range(5)]).mean()
@@ -116,34 +112,36 @@ def test_all_equal_labels_is_supervised_contrastive_loss():
 
 def test_batch_of_one_and_no_positives_give_a_zero_that_backpropagates():
     x = torch.randn(1, 4, requires_grad=True)
-    loss = supremix_loss(x, torch.tensor([1.0]), generator=gen())
+    loss = supremix_loss(x, torch.tensor([1.0]), generator=tiny.gen())
     loss.backward()
     assert loss.item() == 0 and x.grad is not None
-    per_anchor = supremix_loss(torch.randn(3, 4), torch.tensor([1.0, 2.0, 3.0]), generator=gen(), reduction="none")
+    per_anchor = supremix_loss(
+        torch.randn(3, 4), torch.tensor([1.0, 2.0, 3.0]), generator=tiny.gen(), reduction="none"
+    )
     assert math.isnan(per_anchor[0]) and math.isnan(per_anchor[2]) and not math.isnan(per_anchor[1])
 
 
 def test_anchor_subset_is_the_per_anchor_losses_of_those_rows():
     z, y = batch()
-    mix = draw_supremix_mixtures(y, generator=gen(1))
+    mix = draw_supremix_mixtures(y, generator=tiny.gen(1))
     every = supremix_loss(z, y, mixtures=mix, reduction="none")
     part = supremix_loss(z, y, mixtures=mix, anchors=torch.tensor([1, 2, 5]), reduction="none")
     torch.testing.assert_close(part, every[[1, 2, 5]])
 
 
 def test_large_batches_never_build_the_cubic_mixture_tensor():
-    z, y = torch.randn(2048, 16, generator=gen()), torch.rand(2048, generator=gen()) * 100
-    loss = supremix_loss(z, y, generator=gen(), num_positive_mixtures=8)  # dense: (4096)³·16 floats = 4 TiB
+    z, y = torch.randn(2048, 16, generator=tiny.gen()), torch.rand(2048, generator=tiny.gen()) * 100
+    loss = supremix_loss(z, y, generator=tiny.gen(), num_positive_mixtures=8)  # dense: (4096)³·16 floats = 4 TiB
     assert torch.isfinite(loss)
 
 
 def test_clear_errors():
     with pytest.raises(ValueError, match="NaN"):
-        supremix_loss(torch.randn(2, 3), torch.tensor([1.0, float("nan")]), generator=gen())
+        supremix_loss(torch.randn(2, 3), torch.tensor([1.0, float("nan")]), generator=tiny.gen())
     with pytest.raises(ValueError, match="one value per row"):
-        supremix_loss(torch.randn(2, 3), torch.randn(2, 2), generator=gen())
+        supremix_loss(torch.randn(2, 3), torch.randn(2, 2), generator=tiny.gen())
     with pytest.raises(ValueError, match="embeddings must be"):
-        supremix_loss(torch.randn(3, 3), torch.randn(2), generator=gen())
+        supremix_loss(torch.randn(3, 3), torch.randn(2), generator=tiny.gen())
     with pytest.raises(ValueError, match="Generator"):
         supremix_loss(torch.randn(2, 3), torch.randn(2))
     with pytest.raises(ValueError, match="Unknown SupReMixConfig options"):
@@ -151,78 +149,9 @@ def test_clear_errors():
     module = SupReMixLoss(temperature=0.2, num_positive_mixtures=4)
     z, y = batch()
     torch.testing.assert_close(
-        module(z, y, generator=gen(4)), supremix_loss(z, y, generator=gen(4), temperature=0.2, num_positive_mixtures=4)
+        module(z, y, generator=tiny.gen(4)),
+        supremix_loss(z, y, generator=tiny.gen(4), temperature=0.2, num_positive_mixtures=4),
     )
-
-
-def test_sentence_transformers_loss_is_supremix_and_trains(tmp_path):
-    from datasets import Dataset
-
-    from hfmix.integrations.sentence_transformers import SupReMixSentenceLoss
-
-    texts = [r["text"] for r in tiny.sentiment_rows(24)]
-    model = tiny.sentence_transformer(tmp_path / "bert", texts)
-    loss = SupReMixSentenceLoss(model, temperature=0.2, num_positive_mixtures=4, seed=3, columns_are_views=True)
-    assert loss.get_config_dict()["temperature"] == 0.2 and "arXiv:2309.16633" in loss.citation
-    assert isinstance(loss.supremix, SupReMixLoss) and loss.mix_config.temperature == 0.2
-    # the value: supremix_loss on the two views' sentence embeddings, mixtures from the loss's generator
-    features = [model.tokenize(texts[:6]), model.tokenize([t.upper() for t in texts[:6]])]
-    scores = torch.tensor([0.0, 1.0, 1.0, 2.0, 3.0, 3.0])
-    model.eval()
-    value = loss(features, scores)
-    with torch.no_grad():
-        views = torch.stack([model(dict(f))["sentence_embedding"] for f in features], 1)
-    expected = supremix_loss(
-        views, scores, generator=torch.Generator().manual_seed(3 * 1_000_003), temperature=0.2, num_positive_mixtures=4
-    )
-    torch.testing.assert_close(value.detach(), expected)
-    model.train()
-    data = Dataset.from_dict({"text": texts[:16], "score": [float(i % 4) for i in range(16)]})
-    train_and_check(st_trainer(tmp_path, model, data, loss))
-    with pytest.raises(ValueError, match="score"):
-        loss(features, None)
-    with pytest.raises(TypeError, match="SupReMixConfig"):
-        SupReMixSentenceLoss(model, mix_config="mixup")
-
-
-def test_sentence_transformers_views_train_when_declared(tmp_path):
-    from datasets import Dataset
-
-    from hfmix.integrations.sentence_transformers import SupReMixSentenceLoss
-
-    texts = [r["text"] for r in tiny.sentiment_rows(24)]
-    model = tiny.sentence_transformer(tmp_path / "bert", texts)
-    data = Dataset.from_dict(
-        {"text": texts[:15], "augmented": [t.upper() for t in texts[:15]], "score": [float(i % 3) for i in range(15)]}
-    )
-    loss = SupReMixSentenceLoss(model, num_positive_mixtures=4, columns_are_views=True)
-    train_and_check(st_trainer(tmp_path, model, data, loss))
-
-
-def test_sentence_transformers_refuses_sts_pairs_with_a_score(tmp_path):
-    """(sentence1, sentence2, score) rates the pair: read as two views with a per-row label it trains nonsense."""
-    from datasets import Dataset
-
-    from hfmix.integrations.sentence_transformers import SupReMixSentenceLoss
-
-    texts = [r["text"] for r in tiny.sentiment_rows(24)]
-    model = tiny.sentence_transformer(tmp_path / "bert", texts)
-    sts = Dataset.from_dict({"sentence1": texts[:10], "sentence2": texts[10:20], "score": [i / 10 for i in range(10)]})
-    trainer = st_trainer(tmp_path, model, sts, SupReMixSentenceLoss(model))
-    with pytest.raises(ValueError, match=r"pair data such as STS.*one text column.*columns_are_views=True"):
-        trainer.train()
-
-
-def test_sentence_transformers_old_name_still_imports_with_a_warning():
-    import hfmix.integrations.sentence_transformers as st
-    from hfmix.integrations.sentence_transformers.supremix_loss import SupReMixSentenceLoss
-
-    with pytest.warns(FutureWarning, match="SupReMixSentenceLoss"):
-        from hfmix.integrations.sentence_transformers import SupReMixLoss as old
-    assert old is SupReMixSentenceLoss and "SupReMixLoss" not in st.__all__
-    with pytest.warns(FutureWarning, match="SupReMixSentenceLoss"):
-        from hfmix.integrations.sentence_transformers.supremix_loss import SupReMixLoss as old_module_name
-    assert old_module_name is SupReMixSentenceLoss
 
 
 @pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
@@ -230,9 +159,9 @@ def test_non_finite_labels_are_refused_naming_the_rows(bad):
     z, y = batch()
     y[[2, 5]] = bad
     for call in (
-        lambda: supremix_loss(z, y, generator=gen()),
+        lambda: supremix_loss(z, y, generator=tiny.gen()),
         lambda: SupReMixLoss()(z, y),
-        lambda: draw_supremix_mixtures(y, generator=gen()),
+        lambda: draw_supremix_mixtures(y, generator=tiny.gen()),
     ):
         with pytest.raises(ValueError, match=r"finite.*rows \[2, 5\]"):
             call()

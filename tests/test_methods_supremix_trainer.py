@@ -7,8 +7,6 @@ import pytest
 import tiny
 import torch
 import transformers as tf
-from test_trainer import make_args
-from training_checks import train_and_check
 
 from hfmix import SupReMixConfig, SupReMixTrainer
 from hfmix.losses import supremix_loss
@@ -22,7 +20,7 @@ tf.logging.set_verbosity_error()
 def trainer_for(tmp_path, model=None, dataset=None, config=None, **args):
     return SupReMixTrainer(
         model=model if model is not None else tiny.text_model("bert", num_labels=1),
-        args=make_args(tmp_path, **args),
+        args=tiny.make_args(tmp_path, **args),
         train_dataset=dataset if dataset is not None else tiny.supremix_dataset(),
         eval_dataset=dataset if dataset is not None else tiny.supremix_dataset(seed=1),
         data_collator=tiny.PadCollator(),
@@ -53,7 +51,7 @@ def test_pretraining_trains_the_encoder_not_the_head(tmp_path, embedding):
         tmp_path, config=SupReMixConfig(embedding=embedding), max_steps=2, save_strategy="steps", save_steps=2
     )
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
-    train_and_check(trainer)
+    tiny.train_and_check(trainer)
     changed = {n for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p)}
     assert "bert.encoder.layer.0.attention.self.query.weight" in changed
     assert not any(n.startswith("classifier") for n in changed)
@@ -66,7 +64,7 @@ def test_audio_encoder_pretrains(tmp_path):
     dataset = dataset.map(lambda row, i: {"label": float(i % 3)}, with_indices=True)
     trainer = trainer_for(tmp_path, model=tiny.audio_model("wav2vec2", num_labels=1), dataset=dataset, max_steps=2)
     before = trainer.model.wav2vec2.encoder.layers[0].attention.q_proj.weight.detach().clone()
-    train_and_check(trainer)
+    tiny.train_and_check(trainer)
     assert not torch.equal(before, trainer.model.wav2vec2.encoder.layers[0].attention.q_proj.weight)
 
 
@@ -87,11 +85,11 @@ def test_linear_probe_recovers_a_linear_target_and_writes_the_head(tmp_path):
 
 def test_two_processes_equal_one_process_on_the_full_batch(tmp_path):
     report = tmp_path / "two.pt"
-    tiny.run_two_processes("supremix_distributed.py", str(report))
+    tiny.run_two_processes("supremix_trainer.py", str(report))
     two = torch.load(report)
-    import supremix_distributed
+    from torchrun import supremix_trainer as script
 
-    losses, weights = supremix_distributed.train(str(tmp_path / "one"), 8)
+    losses, weights = script.train(str(tmp_path / "one"), 8)
     assert two["world_size"] == 2 and len(two["losses"]) == 2
     assert two["losses"] == pytest.approx(losses, rel=1e-4)
     torch.testing.assert_close(two["weights"], weights, atol=1e-5, rtol=1e-4)
@@ -167,7 +165,7 @@ def test_decoder_only_model_pretrains(tmp_path):
     trainer = trainer_for(tmp_path, model=decoder_model("llama"), max_steps=3)
     trainer.model.train()
     before = trainer.model.model.layers[0].self_attn.q_proj.weight.detach().clone()
-    train_and_check(trainer)
+    tiny.train_and_check(trainer)
     assert not torch.equal(before, trainer.model.model.layers[0].self_attn.q_proj.weight)
 
 

@@ -17,7 +17,6 @@ from peft import (
     TaskType,
     get_peft_model,
 )
-from test_trainer import make_args
 
 from hfmix import MixTrainer, MixupConfig
 from hfmix.integrations.peft import fix_prefix_tuning, needs_prefix_tuning_fix, virtual_token_count
@@ -58,7 +57,7 @@ def test_every_peft_method_trains_only_its_adapter_at_every_level(tmp_path, meth
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path, max_steps=2),
+        args=tiny.make_args(tmp_path, max_steps=2),
         train_dataset=tiny.text_dataset(),
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(level=level, alpha=1.0),
@@ -118,7 +117,7 @@ def test_the_adapter_is_saved_with_its_recipe_and_reloads(tmp_path):
     model = peft_model("p-tuning-mlp")
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path, max_steps=1),
+        args=tiny.make_args(tmp_path, max_steps=1),
         train_dataset=tiny.text_dataset(),
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(level="hidden"),

@@ -1,4 +1,4 @@
-"""Run by tests/test_supremix_trainer.py under `torchrun --nproc_per_node 2`: SupReMixTrainer on 2 CPU processes
+"""Run by tests/test_methods_supremix_trainer.py under `torchrun --nproc_per_node 2`: SupReMixTrainer on 2 CPU processes
 (gloo), 4 rows per process; rank 0 writes the losses and final weights for comparison with 1 process × 8 rows."""
 
 import sys

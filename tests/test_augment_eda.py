@@ -1,5 +1,4 @@
-"""hfmix.augment: EDA (each operation, determinism, num_proc, with_transform, errors) and back-translation through
-tiny random Marian models with a word-level tokenizer built offline."""
+"""`hfmix.augment.eda`: EDA (each operation, determinism, num_proc, with_transform, errors) and the synonym sources."""
 
 import collections
 import pickle
@@ -10,10 +9,11 @@ import torch
 import transformers as tf
 from datasets import Dataset
 
-from hfmix.augment import EDA, BackTranslation, eda_augment, embedding_synonyms, load_thesaurus
+from hfmix.augment import EDA, eda_augment, embedding_synonyms, load_thesaurus
 
 
 tf.logging.set_verbosity_error()
+
 
 SYNONYMS = {
     "good": ["great", "fine"],
@@ -23,6 +23,8 @@ SYNONYMS = {
     "road": ["street"],
     "happy": ["glad"],
 }
+
+
 TEXTS = [
     "good car on the road today",
     "",
@@ -193,112 +195,3 @@ def test_embedding_synonyms_whole_words_only(tmp_path):
         sims = {w: float(emb[vocab[w]] @ emb[vocab[word]]) for w in table if w != word}
         assert table[word] == sorted(sims, key=sims.get, reverse=True)[:3]
     assert len(embedding_synonyms(model, tokenizer, min_similarity=0.99)) == 0
-
-
-# --- back-translation with tiny random Marian models ---------------------------------------------------------
-
-WORDS = sorted({w for r in tiny.sentiment_rows(30) for w in r["text"].split("#")[0].split()})
-
-
-def marian_pair(directory=None, seed=0):
-    """Two tiny random MarianMTModels and a word-level tokenizer (built offline, no sentencepiece)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-
-    vocab = {t: i for i, t in enumerate(["<pad>", "<unk>", "</s>", *WORDS])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 2)])
-    tokenizer = tf.PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="</s>"
-    )
-    config = tf.MarianConfig(
-        vocab_size=len(vocab),
-        decoder_vocab_size=len(vocab),
-        d_model=16,
-        encoder_layers=1,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=32,
-        decoder_ffn_dim=32,
-        max_position_embeddings=64,
-        pad_token_id=0,
-        eos_token_id=2,
-        decoder_start_token_id=0,
-        init_std=0.5,  # large random weights: the output depends on the input
-    )
-    pair = []
-    for k in range(2):
-        torch.manual_seed(seed + k)
-        model = tf.MarianMTModel(config).eval()
-        model.generation_config.max_new_tokens = 6
-        if directory is not None:
-            path = str(directory / f"model{k}")
-            model.save_pretrained(path)
-            tokenizer.save_pretrained(path)
-            pair.append(path)
-        else:
-            pair.append(model)
-    return pair, tokenizer
-
-
-def direct_back_translation(models, tokenizer, text):
-    ids = tokenizer([text], return_tensors="pt")
-    pivot = tokenizer.batch_decode(models[0].generate(**ids, max_new_tokens=6), skip_special_tokens=True)[0].strip()
-    ids = tokenizer([pivot], return_tensors="pt")
-    return tokenizer.batch_decode(models[1].generate(**ids, max_new_tokens=6), skip_special_tokens=True)[0].strip()
-
-
-def bt_rows():
-    texts = [r["text"].split("#")[0].strip() for r in tiny.sentiment_rows(7)] + [""]
-    return Dataset.from_dict({"text": texts, "label": list(range(len(texts)))})
-
-
-def test_back_translation_batched():
-    (fwd, bwd), tokenizer = marian_pair()
-    bt = BackTranslation(fwd, bwd, tokenizer, tokenizer, batch_size=3, generation_kwargs={"max_new_tokens": 6})
-    data = bt_rows()
-    out = data.map(bt, batched=True, with_indices=True, batch_size=5)
-    assert len(out) == 2 * len(data)
-    assert out["augmented"] == [False, True] * len(data)
-    assert out["source_index"] == [i for i in range(len(data)) for _ in range(2)]
-    assert out["label"] == [i for i in range(len(data)) for _ in range(2)]
-    assert out["text"][::2] == data["text"] and out["text"][-1] == ""  # empty text stays empty
-    expected = [direct_back_translation((fwd, bwd), tokenizer, t) for t in data["text"][:-1]]
-    assert out["text"][1:-2:2] == expected and len(set(expected)) > 1
-    assert bt._loaded and pickle.loads(pickle.dumps(bt))._loaded == {}  # loaded copies never travel to workers
-
-
-def test_back_translation_with_rank_loads_lazily_per_process(tmp_path):
-    paths, _ = marian_pair(tmp_path)
-    bt = BackTranslation(*paths, generation_kwargs={"max_new_tokens": 6}, show_progress=False)
-    data = bt_rows()
-    one = data.map(bt, batched=True, with_indices=True, with_rank=True, batch_size=4)
-    two = data.map(bt, batched=True, with_indices=True, with_rank=True, batch_size=4, num_proc=2)
-    assert one.to_dict() == two.to_dict() and len(two) == 2 * len(data)
-    assert bt._device(1).type == ("cuda" if torch.cuda.is_available() else "cpu")
-    only_new = BackTranslation(*paths, keep_original=False, generation_kwargs={"max_new_tokens": 6})
-    replaced = data.map(only_new, batched=True, with_rank=True)  # rank without indices
-    assert replaced["augmented"] == [True] * len(data) and replaced["text"] == one["text"][1::2]
-
-
-def test_back_translation_errors():
-    (fwd, bwd), tokenizer = marian_pair()
-    with pytest.raises(ValueError, match="forward_model"):
-        BackTranslation(object(), bwd, tokenizer, tokenizer)
-    with pytest.raises(ValueError, match="backward_model.*tokenizer"):
-        BackTranslation(fwd, bwd, tokenizer)
-    with pytest.raises(ValueError, match="batch_size"):
-        BackTranslation(fwd, bwd, tokenizer, tokenizer, batch_size=0)
-    bt = BackTranslation(fwd, bwd, tokenizer, tokenizer, text_column="sentence")
-    with pytest.raises(ValueError, match="'sentence'"):
-        bt({"text": ["a"]}, [0])
-
-
-def test_back_translation_default_length_fits_the_model(tmp_path):
-    """Without generation options the output length is capped by the model's decoder positions."""
-    paths, _ = marian_pair(tmp_path)
-    out = Dataset.from_dict({"text": ["good great happy"]}).map(
-        BackTranslation(*paths, show_progress=False), batched=True, with_indices=True
-    )
-    assert out["augmented"] == [False, True] and isinstance(out["text"][1], str)

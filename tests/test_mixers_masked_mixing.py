@@ -1,60 +1,20 @@
-"""FMix and cut-mix along one axis: the masks (exact share, smoothness, one span), how they are applied to inputs,
-embeddings and hidden states, and the targets that follow them."""
+"""`hfmix.mixers.masked_mixing`: what FMix and cut-mix share, mixup by a per-position mask along one axis:
+how the masks are applied to inputs, embeddings and hidden states, and the targets that follow them."""
 
 import pytest
 import tiny
 import torch
-from test_trainer import make_args
 
 from hfmix import CutMixConfig, FMixConfig, MixConfig, MixDataCollator, MixPlan, MixTrainer
-from hfmix.functional import fmix_mask, span_mask
 from hfmix.placement import mix_continuous_inputs, mixing
 
 
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
-
-
-def segments(mask):
-    return 1 + (mask[..., 1:] != mask[..., :-1]).sum(-1).float()
-
-
-@pytest.mark.parametrize("length", [1, 7, 100, 513])
-def test_fmix_masks_keep_exactly_the_requested_share(length):
-    lam = torch.tensor([0.0, 0.13, 0.5, 0.77, 1.0])
-    masks = fmix_mask(length, lam, generator=gen())
-    assert masks.shape == (5, length) and set(masks.unique().tolist()) <= {0.0, 1.0}
-    torch.testing.assert_close(masks.sum(1), (lam.double() * length).round().float())
-    assert (masks.mean(1) - lam).abs().max() <= 0.5 / length + 1e-6
-    torch.testing.assert_close(masks, fmix_mask(length, lam, generator=gen()))  # the generator decides
-    shared = fmix_mask(length, torch.full((3,), 0.4), generator=gen(), shared=True)
-    assert (shared == shared[0]).all()
-
-
-def test_fmix_smoothness_follows_the_decay_power():
-    lam = torch.full((200,), 0.5)
-    counts = {d: segments(fmix_mask(512, lam, generator=gen(1), decay_power=d)).mean() for d in (0.0, 1.0, 3.0)}
-    assert counts[0.0] > 100  # white noise: a coin flip per position (~256 segments)
-    assert counts[0.0] > 4 * counts[1.0] and counts[1.0] > 2 * counts[3.0]
-    assert counts[3.0] < 12  # FMix's default: a few long segments
-
-
-def test_span_masks_cut_one_contiguous_span():
-    lam = torch.tensor([0.25, 0.5, 0.9, 1.0, 0.0])
-    masks = span_mask(40, lam, generator=gen())
-    torch.testing.assert_close(masks.sum(1), (lam.double() * 40).round().float())
-    for row in masks[:3]:
-        zeros = (row == 0).nonzero().squeeze(1)
-        assert (zeros.diff() == 1).all()  # one span
-    assert segments(masks[:3]).max() <= 3
-
-
 def plan_of(config, batch_size, seed=0, **kwargs):
-    return config.sample_plan(batch_size, generator=gen(seed), **kwargs)
+    return config.sample_plan(batch_size, generator=tiny.gen(seed), **kwargs)
 
 
 def test_inputs_are_mixed_by_the_mask_along_time_or_frequency():
-    x = torch.randn(4, 12, 6, generator=gen())  # AST layout (B, T, F)
+    x = torch.randn(4, 12, 6, generator=tiny.gen())  # AST layout (B, T, F)
     plan = plan_of(FMixConfig(level="inputs", decay_power=1.0), 4)
     out, targets = mix_continuous_inputs({"input_values": x}, plan)
     m = plan.weights(12)[:, :, None]
@@ -71,7 +31,7 @@ def test_padding_is_excluded_from_the_masked_share():
     x = torch.ones(2, 8)
     mask = torch.tensor([[1] * 8, [1] * 4 + [0] * 4])
     plan = MixPlan(torch.tensor([1, 0]), torch.full((2,), 0.5))
-    masked = FMixConfig(level="inputs").sample_plan(2, generator=gen())
+    masked = FMixConfig(level="inputs").sample_plan(2, generator=tiny.gen())
     plan = MixPlan(plan.index, plan.lam, masks=masked.masks)
     _, targets = mix_continuous_inputs({"input_values": x, "attention_mask": mask}, plan, "length")
     m = plan.weights(8)
@@ -119,7 +79,7 @@ def test_trainer_trains_with_masks_and_targets_follow_what_was_mixed(tmp_path, c
 
     trainer = MixTrainer(
         model=tiny.text_model("bert"),
-        args=make_args(tmp_path, max_steps=2),
+        args=tiny.make_args(tmp_path, max_steps=2),
         train_dataset=tiny.text_dataset(),
         data_collator=MixDataCollator(tiny.PadCollator(), config),
         compute_loss_func=loss_func,

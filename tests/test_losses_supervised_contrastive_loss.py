@@ -6,7 +6,6 @@ import tiny
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
-from test_trainer import make_args
 
 from hfmix import MixTrainer, MixupConfig
 from hfmix.placement import find_head
@@ -48,7 +47,7 @@ def test_the_term_is_supcon_over_class_ids(tmp_path):
     model = quiet_model()
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path),
+        args=tiny.make_args(tmp_path),
         train_dataset=tiny.text_dataset(),
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(prob=0.0, contrastive_weight=0.5, contrastive_temperature=0.2),
@@ -67,7 +66,7 @@ def test_regression_rows_use_their_source_example_as_positives(tmp_path):
     model = quiet_model(num_labels=1)
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path),
+        args=tiny.make_args(tmp_path),
         train_dataset=dataset,
         data_collator=tiny.PadCollator(),
         mix_config=MixupConfig(prob=0.0, contrastive_weight=1.0),
@@ -88,7 +87,7 @@ def test_rows_mixed_before_the_head_are_left_out(tmp_path):
         model = quiet_model()
         trainer = MixTrainer(
             model=model,
-            args=make_args(tmp_path),
+            args=tiny.make_args(tmp_path),
             train_dataset=tiny.text_dataset(),
             data_collator=tiny.PadCollator(),
             mix_config=MixupConfig(level=level, contrastive_weight=weight),
@@ -116,7 +115,7 @@ def test_eda_rows_train_with_the_contrastive_term(tmp_path):
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=3)
     trainer = MixTrainer(
         model=model,
-        args=make_args(tmp_path / "out", max_steps=3),
+        args=tiny.make_args(tmp_path / "out", max_steps=3),
         train_dataset=dataset,
         data_collator=DataCollatorWithPadding(tokenizer),
         mix_config=MixupConfig(level="pooled", prob=0.5, contrastive_weight=0.5),
