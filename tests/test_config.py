@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 
 import hfmix
-from hfmix import MixConfig, MixupConfig, get_mix_config, list_mixers
+from hfmix import MixConfig, MixupConfig, RegMixupConfig, get_mix_config, list_mixers
 from hfmix.config import CONFIG_NAME
 from hfmix.registry import get_mixer_class
 
@@ -112,7 +112,9 @@ def test_missing_directory_file():
 
 
 def test_get_mix_config_sources(tmp_path):
-    assert get_mix_config() == MixupConfig()
+    assert (
+        get_mix_config() == get_mix_config("calibrated-few-shot") == RegMixupConfig(alpha=20.0, eta=1.0)
+    )  # the default
     assert get_mix_config("mixup", alpha=0.2) == MixupConfig(alpha=0.2)
     assert get_mix_config({"mix_type": "mixup", "level": "pooled"}).level == "pooled"
     original = MixupConfig(level="hidden")

@@ -6,7 +6,7 @@ import json
 import pytest
 import tiny
 
-from hfmix import MixTrainer, MixTrainingArguments, MixupConfig
+from hfmix import MixTrainer, MixTrainingArguments, MixupConfig, get_mix_config
 
 
 def test_training_arguments_resolve_mix_config(tmp_path):
@@ -14,7 +14,7 @@ def test_training_arguments_resolve_mix_config(tmp_path):
     assert args.mix_config == MixupConfig(level="hidden")
     assert args.to_dict()["mix_config"]["level"] == "hidden"
     json.dumps(args.to_dict())  # the Trainer logs and saves these
-    assert MixTrainingArguments(output_dir=str(tmp_path)).mix_config == MixupConfig()
+    assert MixTrainingArguments(output_dir=str(tmp_path)).mix_config == get_mix_config("calibrated-few-shot")
     with pytest.raises(ValueError, match="alpha"):
         MixTrainingArguments(output_dir=str(tmp_path), mix_config={"mix_type": "mixup", "alpha": -1})
 

@@ -56,10 +56,11 @@ class ScriptArguments:
     )
     max_length: int = field(default=64, metadata={"help": "Tokens per text (longer texts are truncated)."})
     recipes: list[str] = field(
-        default_factory=lambda: ["embeddings", "hidden", "pooled"],
+        default_factory=lambda: ["default"],
         metadata={
-            "help": "compare: the recipes trained besides ERM. A level (inputs, embeddings, hidden, pooled) "
-            "uses the mixup flags with that level; otherwise a mix_type name, a mix_config.json path or a Hub id."
+            "help": "compare: the recipes trained besides ERM. 'default' is the recipe with the flags given (hfmix's "
+            "default, calibrated-few-shot, unless --mix_config says otherwise); a level (inputs, embeddings, hidden, "
+            "pooled) is that recipe at that level; otherwise a recipe name, a mix_config.json path or a Hub id."
         },
     )
     config: str | None = field(
@@ -135,8 +136,9 @@ def parse_options(argv: list[str]) -> tuple[ScriptArguments, MixConfig, MixTrain
     parser.set_defaults(**{k: v for k, v in data.items() if k != "mix_config"})
     argv = _without_option(argv, "--mix_config")  # resolved here, so that its errors name the flag
     script, mixup, training = parser.parse_args_into_dataclasses(args=argv)
-    if mix_config is None:
-        return script, mixup, training
+    if mix_config is None:  # the default recipe, with the mixup fields the user gave on top
+        training.mix_config = recipe_from(mixup, get_mix_config(None), typed | set(data))
+        return script, training.mix_config, training
     source = "--mix_config" if "mix_config" in typed else f"mix_config in {config_path!r}"
     training.mix_config = resolve_mix_config(mix_config, source)
     return script, recipe_from(mixup, training.mix_config, typed | set(data)), training

@@ -35,7 +35,8 @@ def compare(argv: list[str]) -> dict[str, Any]:
     for name in script.recipes:
         config = _recipe(name, recipe)
         if name != "erm":
-            runs.append((name if name in LEVELS else _run_name(config), config))
+            label = f"default ({_run_name(config)})" if name == "default" else _run_name(config)
+            runs.append((name if name in LEVELS else label, config))
     return _run(script, training, runs, save_models=False)
 
 
@@ -99,6 +100,8 @@ def _num_layers(model_path: str) -> int | None:
 def _recipe(name: str, base: MixConfig) -> MixConfig:
     if name == "erm":
         return MixupConfig(prob=0.0)
+    if name == "default":
+        return base
     if name in LEVELS:
         if not isinstance(base, MixupConfig):
             raise ValueError(f"Recipe {name!r} sets a mixup level, but the base recipe is {base.mix_type!r}.")
@@ -216,6 +219,9 @@ def _run(script: ScriptArguments, training, runs: list[tuple[str, MixConfig]], s
                     save_models, script.calibrate,
                 )
             )  # fmt: skip
+    erm = next((row for row in rows if row["run"] == "erm" and "ece_ts" in row), None)
+    if erm is not None and len(rows) > 1:  # what users do today: ERM, then temperature scaling
+        rows.insert(1, {**erm, "run": "erm + TS", "ece": erm["ece_ts"], "nll": erm.get("nll_ts", erm["nll"])})
     return _report(ready.splits, rows, training, round(time.perf_counter() - started, 1))
 
 

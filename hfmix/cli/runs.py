@@ -15,7 +15,12 @@ from transformers import AutoModelForSequenceClassification, DataCollatorWithPad
 
 from hfmix.cli.data import Splits
 from hfmix.config import MixConfig
-from hfmix.metrics.calibration import TemperatureScaler, expected_calibration_error, reliability_diagram
+from hfmix.metrics.calibration import (
+    TemperatureScaler,
+    expected_calibration_error,
+    negative_log_likelihood,
+    reliability_diagram,
+)
 from hfmix.metrics.classification import classification_scores
 from hfmix.metrics.regression import regression_scores
 from hfmix.trainers import MixTrainer, MixTrainingArguments
@@ -64,6 +69,7 @@ def train_run(
         scaler = TemperatureScaler().fit(calibration_logits, calibration_labels.long())
         row["temperature"] = round(scaler.temperature, 4)
         row["ece_ts"] = expected_calibration_error(scaler(logits), labels.long())
+        row["nll_ts"] = negative_log_likelihood(scaler(logits), labels.long())
     if run_args.should_save:
         row["reliability_diagram"] = _diagram(logits, labels, run_args.output_dir, name)
     return row
