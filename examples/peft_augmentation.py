@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import time
 from typing import Any
 
@@ -57,7 +56,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 from hfmix import MixTrainer, MixupConfig
 from hfmix.augment import EDA, BackTranslation, embedding_synonyms
 from hfmix.cli.data import load_table, prepare
-from hfmix.demo.tweets import EMBEDDED_LABEL_COLUMN, embedded_model_path
+from hfmix.demo.tweets import EMBEDDED_LABEL_COLUMN, embedded_model_path, few_shot
 from hfmix.metrics.classification import classification_scores
 
 
@@ -119,20 +118,6 @@ def recipe(setting: str, args: argparse.Namespace) -> MixupConfig:
         return MixupConfig(prob=0.0)  # exactly a plain Trainer
     extra = {"contrastive_weight": args.contrastive_weight} if "contrastive" in setting else {}
     return MixupConfig(level="pooled", alpha=args.alpha, view_column="source_index", **extra)
-
-
-def few_shot(pool: Dataset, classes: list[str], shots: int, seed: int) -> Dataset:
-    """`shots` rows per class of `pool`, drawn with `seed`."""
-    rng = random.Random(seed)
-    by_class: dict[int, list[int]] = {c: [] for c in range(len(classes))}
-    for i, label in enumerate(pool["label"]):
-        by_class[label].append(i)
-    short = {classes[c]: len(rows) for c, rows in by_class.items() if len(rows) < shots}
-    if short:
-        raise ValueError(f"--shots {shots} per class, but the training pool has only {short}; lower --shots.")
-    chosen = [i for c in by_class for i in rng.sample(by_class[c], shots)]
-    rng.shuffle(chosen)
-    return pool.select(chosen)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -40,3 +40,19 @@ def embedded_data_path() -> str:
 def load_embedded_tweets() -> Dataset:
     """The embedded tweets as a `Dataset` with the columns `EMBEDDED_TEXT_COLUMN` and `EMBEDDED_LABEL_COLUMN`."""
     return load_dataset("csv", data_files=embedded_data_path(), split="train", encoding="latin-1")
+
+
+def few_shot(pool: Dataset, classes: list[str], shots: int, seed: int) -> Dataset:
+    """`shots` rows per class of `pool` (class ids in its `label` column), drawn and shuffled with `seed`."""
+    import random
+
+    rng = random.Random(seed)
+    by_class: dict[int, list[int]] = {c: [] for c in range(len(classes))}
+    for i, label in enumerate(pool["label"]):
+        by_class[label].append(i)
+    short = {classes[c]: len(rows) for c, rows in by_class.items() if len(rows) < shots}
+    if short:
+        raise ValueError(f"--shots {shots} per class, but the training pool has only {short}; lower --shots.")
+    chosen = [i for c in by_class for i in rng.sample(by_class[c], shots)]
+    rng.shuffle(chosen)
+    return pool.select(chosen)
