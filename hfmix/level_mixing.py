@@ -114,7 +114,9 @@ class _Argument:
 
 
 @contextlib.contextmanager
-def mix_hidden(model: nn.Module, inputs: dict[str, Any], plan: MixPlan) -> Iterator[None]:
+def mix_hidden(model: nn.Module, inputs: dict[str, Any], plan: MixPlan) -> Iterator[dict[str, Any]]:
+    """Mix the output of hidden layer `plan.layer` and widen the attention mask of the layers after it; yields the
+    forward's keyword arguments (`inputs`, unchanged: the hooks do the work)."""
     _, stack = find_layer_stack(model)
     if plan.layer is None or not 1 <= plan.layer <= len(stack):
         raise ValueError(
@@ -166,14 +168,14 @@ def mix_hidden(model: nn.Module, inputs: dict[str, Any], plan: MixPlan) -> Itera
         for later in stack[plan.layer :]
     ]
     try:
-        yield
+        yield inputs
     finally:
         for handle in handles:
             handle.remove()
 
 
 @contextlib.contextmanager
-def mix_head_input(model: nn.Module, inputs: dict[str, Any], plan: MixPlan) -> Iterator[None]:
+def mix_head_input(model: nn.Module, inputs: dict[str, Any], plan: MixPlan) -> Iterator[dict[str, Any]]:
     """Mix the input of the task head: each row's pooled representation with its partner's.
 
     A (B, H) input is mixed as it is. A last-token classifier's (B, T, H) input (its head scores every position)
@@ -201,6 +203,6 @@ def mix_head_input(model: nn.Module, inputs: dict[str, Any], plan: MixPlan) -> I
 
     handle = head.register_forward_pre_hook(mix_input)
     try:
-        yield
+        yield inputs
     finally:
         handle.remove()

@@ -110,22 +110,11 @@ def mixing(model: nn.Module, inputs: dict[str, Any], plan: MixPlan, level: str) 
         inputs, plan = flat, per_choice(plan, choices[1])
     if level in ("embeddings", "hidden") and pools_last_token(model):
         inputs = align_at_last_token(inputs, plan)
-    if level == "embeddings":
-        context = mix_embeddings(model, inputs, plan)
-    elif level == "hidden":
-        context = _yielding(mix_hidden(model, inputs, plan), inputs)
-    else:
-        context = _yielding(mix_head_input(model, inputs, plan), inputs)
-    with context as forward_inputs:
+    level_mixing = {"embeddings": mix_embeddings, "hidden": mix_hidden, "pooled": mix_head_input}[level]
+    with level_mixing(model, inputs, plan) as forward_inputs:
         if choices is not None:
             forward_inputs = {
                 key: value.unflatten(0, choices) if key in unflatten else value
                 for key, value in forward_inputs.items()
             }
         yield forward_inputs
-
-
-@contextlib.contextmanager
-def _yielding(hooks: contextlib.AbstractContextManager, inputs: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    with hooks:
-        yield inputs

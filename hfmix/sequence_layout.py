@@ -49,8 +49,7 @@ def align_at_last_token(inputs: dict[str, Any], plan: MixPlan) -> dict[str, Any]
     source = (positions[None, :] - (length - 1 - last)[:, None]) % length  # new position p takes old p − shift
     aligned = {key: _gather_rows(value, source, length, len(valid)) for key, value in inputs.items()}
     own_positions = inputs.get("position_ids")
-    own_positions = positions.expand_as(source) if own_positions is None else own_positions
-    own_positions = own_positions.expand_as(source).gather(1, source)
+    own_positions = (positions if own_positions is None else own_positions).expand_as(source).gather(1, source)
     index = plan.index.to(valid.device)
     union = union_mask(aligned["attention_mask"].bool(), index)
     union_positions = (union.long().cumsum(1) - 1).clamp(min=0)
