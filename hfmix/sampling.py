@@ -164,8 +164,9 @@ def sample_mix_plan(
 ) -> MixPlan:
     """Draw a `MixPlan`: a partner `index` (`random_partners` unless given), λ, and which rows mix.
 
-    Each row is mixed with probability `prob`; rows left out (and rows paired with themselves) get λ = 1 and
-    point to themselves. `lambda_per="batch"` draws one λ for the batch, `"sample"` one per row.
+    Each row is mixed with probability `prob`; rows left out (and rows paired with themselves, or drawn λ = 1)
+    get λ = 1 and point to themselves, so a plan never pairs a row it does not mix (the union of attention masks
+    would otherwise hand it the partner's tokens while its target credits none of them). `lambda_per="batch"` draws one λ for the batch, `"sample"` one per row.
     `layers` (hidden-state mixing) is the set the mixed layer is drawn from, uniformly.
     """
     if batch_size < 1:
@@ -185,5 +186,5 @@ def sample_mix_plan(
     if layers:
         layer = layers[int(torch.randint(0, len(layers), (1,), generator=generator))]
     rows = torch.arange(batch_size)
-    chosen &= index != rows
+    chosen &= (index != rows) & (lam < 1)  # a row that takes nothing from its partner is not paired with it
     return MixPlan(torch.where(chosen, index, rows), torch.where(chosen, lam, torch.ones_like(lam)), layer)

@@ -40,3 +40,17 @@ def test_sample_mix_plan_draws_layers_from_the_set():
 def test_batch_of_one_is_left_unmixed():
     plan = sample_mix_plan(1, alpha=1.0, generator=tiny.gen())
     assert plan.index.tolist() == [0] and plan.lam.tolist() == [1.0] and not plan.mixed.any()
+
+
+def test_a_row_drawn_lambda_one_is_not_paired(monkeypatch):
+    """λ = 1 (possible in float32 for small α) must not leave the row paired: the union of attention masks would
+    hand it the partner's tokens while its target credits none of them."""
+    import hfmix.sampling
+
+    lam = torch.tensor([1.0, 0.3, 1.0, 0.6])
+    monkeypatch.setattr(hfmix.sampling, "sample_lambda", lambda *args, **kwargs: lam)
+    plan = hfmix.sampling.sample_mix_plan(
+        4, alpha=0.4, generator=torch.Generator().manual_seed(0), index=torch.tensor([1, 0, 3, 2]), lambda_per="sample"
+    )
+    assert plan.index.tolist() == [0, 0, 2, 2] and torch.equal(plan.lam, lam)
+    assert plan.mixed.tolist() == [False, True, False, True]
