@@ -38,25 +38,14 @@ def save_tiny_decoder(directory: Path, arch: str, texts: list[str]) -> str:
     )
     assert tokenizer.pad_token is None
     tokenizer.save_pretrained(directory)
-    vocab, eos = tok.get_vocab_size(), tok.token_to_id("</s>")
+    config = tiny.CONFIGS[arch]()  # the tiny decoder of the architecture tests, with this tokenizer's vocabulary
+    config.vocab_size, config.bos_token_id, config.eos_token_id = (
+        tok.get_vocab_size(),
+        tok.token_to_id("</s>"),
+        tok.token_to_id("</s>"),
+    )
     torch.manual_seed(0)
-    if arch == "gpt2":
-        config = tf.GPT2Config(
-            vocab_size=vocab, n_embd=32, n_layer=2, n_head=2, n_positions=64, bos_token_id=eos, eos_token_id=eos
-        )
-        model = tf.GPT2ForSequenceClassification(config)
-    else:
-        config = tf.LlamaConfig(
-            vocab_size=vocab,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=2,
-            intermediate_size=37,
-            max_position_embeddings=64,
-            eos_token_id=eos,
-        )
-        model = tf.LlamaForSequenceClassification(config)
+    model = getattr(tf, f"{type(config).__name__.removesuffix('Config')}ForSequenceClassification")(config)
     model.config.pad_token_id = None
     model.save_pretrained(directory)
     return str(directory)
