@@ -252,3 +252,22 @@ def test_mix_trainer_trains_a_right_padded_decoder_with_lora_at_every_level(tmp_
     after = dict(model.named_parameters())
     assert all(torch.isfinite(after[n]).all() for n in before)
     assert any((after[n] - before[n]).abs().max() > 0 for n in before)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("level", ["embeddings", "hidden"])
+@pytest.mark.parametrize("family", DECODERS)
+def test_the_pooled_representation_recorded_for_the_contrastive_term_is_each_rows_last_real_token(family, level, side):
+    from hfmix import MixupConfig
+    from hfmix.mixed_forward import mixed_forward
+
+    model = _model(family, lora=False)
+    batch = padded_batch(LENGTHS, side, family)
+    with torch.no_grad(), capture_head_input(model) as plain:
+        model(**batch)
+    last = torch.tensor([real_positions(batch, row)[-1] for row in range(4)])
+    own = plain[0][torch.arange(4), last]
+    with torch.no_grad():
+        result = mixed_forward(model, batch, PLAN, MixupConfig(level=level, layers=[1] if level == "hidden" else None),
+                               labels=torch.zeros(4, dtype=torch.long), record_pooled=True)  # fmt: skip
+    torch.testing.assert_close(result.pooled[2:], own[2:], rtol=0, atol=1e-6)  # unmixed rows: their own last token
