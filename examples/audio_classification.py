@@ -70,7 +70,9 @@ from transformers import (
 )
 
 from hfmix import FMixConfig, MixDataCollator, MixTrainer, MixupConfig
+from hfmix.calibration import TemperatureScaler
 from hfmix.demo import spoken_digits
+from hfmix.metrics.calibration import expected_calibration_error, negative_log_likelihood
 from hfmix.metrics.classification import classification_scores
 
 
@@ -243,8 +245,16 @@ def make_runs(pad: Any, args: argparse.Namespace) -> dict[str, tuple[Any, MixupC
 
 
 def train_and_score(
-    name: str, collator: Any, recipe: Any, args: argparse.Namespace, train: Dataset, test: Dataset
+    name: str,
+    collator: Any,
+    recipe: Any,
+    args: argparse.Namespace,
+    train: Dataset,
+    test: Dataset,
+    calibration: Dataset | None = None,
 ) -> dict[str, Any]:
+    """Train one run and score it on `test`; with `calibration` clips, also the temperature fitted on them and the
+    test ECE and NLL after temperature scaling (`ece_ts`, `nll_ts`: what a user with a validation set gets)."""
     trainer = MixTrainer(
         model=make_model(args),
         args=TrainingArguments(
@@ -269,9 +279,19 @@ def train_and_score(
     start = time.perf_counter()
     loss = trainer.train().training_loss
     seconds = round(time.perf_counter() - start, 1)
-    prediction = trainer.predict(test)
-    logits, labels = torch.as_tensor(prediction.predictions).float(), torch.as_tensor(prediction.label_ids)
-    return {"run": name, **classification_scores(logits, labels), "train_loss": loss, "train_seconds": seconds}
+    logits, labels = predicted_logits(trainer, test)
+    row = {"run": name, **classification_scores(logits, labels), "train_loss": loss, "train_seconds": seconds}
+    if calibration is not None:
+        scaler = TemperatureScaler().fit(*predicted_logits(trainer, calibration))
+        row["temperature"] = scaler.temperature
+        row["ece_ts"] = expected_calibration_error(scaler(logits), labels)
+        row["nll_ts"] = negative_log_likelihood(scaler(logits), labels)
+    return row
+
+
+def predicted_logits(trainer: MixTrainer, data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    prediction = trainer.predict(data)
+    return torch.as_tensor(prediction.predictions).float(), torch.as_tensor(prediction.label_ids).long()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 import tiny
+from transformers import DataCollatorWithPadding
+
+from hfmix import MixupConfig
 
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -183,6 +186,25 @@ def test_audio_classification_example(tmp_path):
     assert len({r["train_loss"] for r in rows}) == len(rows)  # waveform mixup / FMix in the collator changed training
     assert json.loads((tmp_path / "out" / "results.json").read_text()) == rows
     assert results["table"].count("\n| ") == len(rows)
+
+
+def test_audio_example_scores_after_temperature_scaling(tmp_path):
+    example = load_example("audio_classification")
+    model = tiny.save_tiny_audio_model(tmp_path / "model", num_labels=3)
+    args = example.parse_args(["--model", model, "--data", "tones", "--num-classes", "3", "--epochs", "2"])
+    example.resolve_choices(args)
+    args.output_dir = str(tmp_path / "out")
+    extractor = example.feature_extractor_for(args)
+    test = example.encode(extractor, *example.make_tones(12, 3, seed=1))
+    pad = DataCollatorWithPadding(extractor)
+    plain = example.train_and_score("erm", pad, MixupConfig(level="inputs", prob=0.0), args, test, test)
+    row = example.train_and_score("erm", pad, MixupConfig(level="inputs", prob=0.0), args, test, test, test)
+    assert {k: row[k] for k in plain if k != "train_seconds"} == {
+        k: v for k, v in plain.items() if k != "train_seconds"
+    }
+    # T fitted on the test clips themselves minimises their NLL, and T = 1 is a candidate: NLL can only go down
+    assert row["temperature"] > 0 and row["temperature"] != 1 and row["nll_ts"] <= row["nll"] + 1e-6
+    assert 0 <= row["ece_ts"] <= 1
 
 
 def test_audio_classification_example_falls_back_without_espeak(tmp_path, monkeypatch, capsys):
