@@ -1,10 +1,14 @@
 """`hfmix.mixers.decoupled_mixup`: the Decoupled Mixup loss against a direct (loop) implementation of its formula."""
 
+from types import SimpleNamespace
+
+import pytest
 import tiny
 import torch
 import torch.nn.functional as F
 
-from hfmix.mixers.decoupled_mixup import decoupled_mixup_loss
+from hfmix.losses.soft_target_cross_entropy import soft_target_cross_entropy
+from hfmix.mixers.decoupled_mixup import DecoupledMixupConfig, decoupled_mixup_loss
 
 
 B, C = tiny.CASE_ROWS, tiny.CASE_CLASSES
@@ -24,3 +28,15 @@ def test_decoupled_mixup_loss_is_the_formula():
                 row += eta * -(logits[i, this] - torch.logsumexp(logits[i, kept], 0))
         direct += row
     torch.testing.assert_close(decoupled_mixup_loss(logits, labels, index, lam, eta), direct / B)
+
+
+def test_with_two_classes_decoupled_mixup_is_mixup_and_says_so():
+    logits, labels = torch.randn(6, 2), torch.tensor([0, 1, 0, 1, 1, 0])
+    index, lam = torch.tensor([1, 0, 3, 2, 5, 4]), torch.full((6,), 0.7)
+    targets = lam[:, None] * F.one_hot(labels, 2) + (1 - lam[:, None]) * F.one_hot(labels[index], 2)
+    torch.testing.assert_close(
+        decoupled_mixup_loss(logits, labels, index, lam, 5.0), soft_target_cross_entropy(logits, targets)
+    )
+    result = SimpleNamespace(outputs={"logits": logits}, labels=labels, plan=None)
+    with pytest.warns(UserWarning, match="exactly 0 with 2 classes"):
+        DecoupledMixupConfig().batch_loss(lambda plan: result, None, lambda r: torch.tensor(0.0))

@@ -7,11 +7,13 @@ row mixing classes a ≠ b:
     L = −Σ_c ỹ_c·log softmax(z)_c + η·Σ_{i ∈ {a, b}} −log( e^{z_i} / Σ_{c ∉ {a, b} ∖ {i}} e^{z_c} )
 
 each regulariser term is a softmax over its class and the classes not mixed: the other mixed class is left out.
-Rows not mixed, or mixing two rows of the same class, get the mixup cross-entropy alone.
+Rows not mixed, or mixing two rows of the same class, get the mixup cross-entropy alone. With 2 classes the
+regulariser is exactly 0 (each term is a softmax over one class), so DM is plain mixup there: hfmix warns.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +96,13 @@ class DecoupledMixupConfig(MixupConfig):
         result = run(plan)
         logits, labels = result.outputs["logits"], result.labels
         class_ids(logits, labels, "Decoupled Mixup")
+        if logits.shape[-1] == 2 and self.eta > 0:
+            warnings.warn(
+                "Decoupled Mixup's regulariser is exactly 0 with 2 classes (leaving the partner's class out leaves a "
+                "softmax over one class): this recipe trains as plain mixup. Use it with 3 or more classes.",
+                UserWarning,
+                stacklevel=2,
+            )
         if result.plan is None:
             return loss_of(result), result
         done = result.plan.to(logits.device)
