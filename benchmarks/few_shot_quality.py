@@ -205,7 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=sorted(SUITES), default="main")
     parser.add_argument("--output", default=None, help="JSON lines (default: few_shot_<suite>.jsonl).")
-    parser.add_argument("--default", default="regmixup", help="The recipe whose goal line is printed.")
+    parser.add_argument(
+        "--default", default="regmixup-eta2", help="The recipe whose goal line is printed (hfmix's default)."
+    )
     parser.add_argument("--workers", type=int, default=1, help="Runs trained at once, one torch thread each.")
     parser.add_argument("--shard", type=int, default=None, help=argparse.SUPPRESS)  # a worker's share
     parser.add_argument("--table-only", action="store_true")

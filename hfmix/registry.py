@@ -19,8 +19,9 @@ RECIPE_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "sentence_mixup": ("mixup", {"level": "pooled"}),
     "input_mixup": ("mixup", {"level": "inputs"}),
     # Named, tested recipes; each justified by a row of the README's few-shot quality table
-    # (benchmarks/few_shot_quality.py): RegMixup at the word embeddings, alpha 20, eta 1.
-    "calibrated-few-shot": ("regmixup", {"level": "embeddings", "alpha": 20.0, "eta": 1.0}),
+    # (benchmarks/few_shot_quality.py): RegMixup at the word embeddings, alpha 20, eta 2 (eta 2 chosen over the
+    # paper's 1 in the `candidates` suite; its fitted temperature averages 0.995-1.10 over the main suite's tasks).
+    "calibrated-few-shot": ("regmixup", {"level": "embeddings", "alpha": 20.0, "eta": 2.0}),
 }
 # The recipe of MixTrainer, MixTrainingArguments, MixDataCollator and `hfmix` when none is given, chosen from the
 # few-shot quality benchmark (README, "Quality"). `MixupConfig()` itself stays plain mixup.

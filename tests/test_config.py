@@ -113,7 +113,7 @@ def test_missing_directory_file():
 
 def test_get_mix_config_sources(tmp_path):
     assert (
-        get_mix_config() == get_mix_config("calibrated-few-shot") == RegMixupConfig(alpha=20.0, eta=1.0)
+        get_mix_config() == get_mix_config("calibrated-few-shot") == RegMixupConfig(alpha=20.0, eta=2.0)
     )  # the default
     assert get_mix_config("mixup", alpha=0.2) == MixupConfig(alpha=0.2)
     assert get_mix_config({"mix_type": "mixup", "level": "pooled"}).level == "pooled"
