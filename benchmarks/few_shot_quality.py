@@ -118,7 +118,7 @@ def run_pending(grid: ResumableGrid, done: dict[tuple, dict[str, Any]], shard: t
     model_path = embedded_model_path()
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     prepared: dict[str, Any] = {}
-    todo = [p for p in grid.plan() if grid.key_of(p) not in done][shard[0] :: shard[1]]
+    todo = [p for i, p in enumerate(grid.pending(done)) if snake_shard(i, shard[1]) == shard[0]]
     print(f"shard {shard[0] + 1}/{shard[1]}: {len(todo)} runs to train", flush=True)
     with tempfile.TemporaryDirectory() as output_dir:
         for i, point in enumerate(todo, 1):
@@ -149,6 +149,13 @@ def run_pending(grid: ResumableGrid, done: dict[tuple, dict[str, Any]], shard: t
             grid.record(row, done)
             print(f"[{i}/{len(todo)}] {name}: acc {row['accuracy']:.4f} NLL {row['nll']:.4f} ECE {row['ece']:.4f} "
                   f"ECE+TS {row['ece_ts']:.4f} ({row['seconds']:.0f} s)", flush=True)  # fmt: skip
+
+
+def snake_shard(i: int, workers: int) -> int:
+    """The worker of the i-th pending run, dealt 0, 1, .., n-1, n-1, .., 0, 0, 1, ..: recipes alternate in the plan, so
+    a plain round robin would give one worker every run of the slow recipe."""
+    block, position = divmod(i, workers)
+    return position if block % 2 == 0 else workers - 1 - position
 
 
 # ------------------------------------------------------------------------------------------------------- tables

@@ -84,3 +84,13 @@ def test_run_child_returns_the_last_json_line_or_why_it_failed(tmp_path):
     assert run_child(str(script), ["ok"], threads=1) == ({"threads": "1"}, "")
     result, failure = run_child(str(script), ["fail"], threads=0)
     assert result is None and failure == "failed (exit status 1: bad child)"
+
+
+def test_few_shot_workers_share_each_recipe_evenly():
+    from few_shot_quality import snake_shard
+
+    recipes = ["erm", "regmixup"] * 6  # the plan alternates a fast and a slow recipe
+    for workers in (2, 3):
+        shares = [[r for i, r in enumerate(recipes) if snake_shard(i, workers) == w] for w in range(workers)]
+        assert sorted(sum(shares, [])) == sorted(recipes)  # every run is dealt to exactly one worker
+        assert all(abs(s.count("regmixup") - s.count("erm")) <= 1 for s in shares), shares
