@@ -33,7 +33,8 @@ class RecipeSpace:
 
     methods: Sequence[str] = CALIBRATED_METHODS
     levels: Sequence[str] = ("embeddings", "hidden", "pooled")
-    alpha: tuple[float, float] = (0.1, 16.0)
+    alpha: tuple[float, float] = (0.1, 32.0)  # RegMixup wants α around 20
+    regmixup_eta: tuple[float, float] = (0.5, 4.0)  # RegMixup's η, its calibration knob (README, "Quality")
     lambda_per: Sequence[str] = ("batch", "sample")
     mix_stop: Sequence[float] = (0.5, 0.75, 1.0)
     layer_sets: Sequence[str] = LAYER_SETS
@@ -56,6 +57,8 @@ def suggest_recipe(trial: Any, space: RecipeSpace | None = None, num_layers: int
         "mix_stop": trial.suggest_categorical("mix_stop", list(space.mix_stop)),
         **space.fixed,
     }
+    if method == "regmixup":
+        fields["eta"] = trial.suggest_float("eta", *space.regmixup_eta, log=True)
     if level == "hidden":
         layer_set = trial.suggest_categorical("layers", list(space.layer_sets))
         fields["layers"] = layer_numbers(layer_set, num_layers)
@@ -131,6 +134,7 @@ def results_table(results: Sequence[TrialResult]) -> str:
     for rank, result in enumerate(results, 1):
         r, m = result.recipe, result.metrics
         recipe = f"{r.mix_type} {getattr(r, 'level', '')} α={getattr(r, 'alpha', float('nan')):.3g}"
+        recipe += f" η={r.eta:.3g}" if hasattr(r, "eta") else ""
         recipe += f" λ/{getattr(r, 'lambda_per', '')} stop={getattr(r, 'mix_stop', 1.0)}"
         if getattr(r, "layers", None):
             recipe += f" layers={r.layers}"

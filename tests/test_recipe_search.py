@@ -28,6 +28,18 @@ def test_a_seeded_search_is_reproducible_and_returns_the_lowest_nll_recipe():
     assert table.count("\n") == 13 and "| 1 |" in table
 
 
+def test_regmixup_trials_search_eta_and_reach_the_default_recipe():
+    def score(recipe):  # a stand-in objective whose optimum is the default recipe's eta 2, alpha 20
+        return {"nll": abs(recipe.eta - 2.0) + abs(recipe.alpha - 20.0) / 20, "ece": 0.0, "accuracy": 0.5}
+
+    space = RecipeSpace(methods=("regmixup",), levels=("embeddings",))
+    best, results = search_recipe(score, n_trials=30, seed=0, space=space, show_progress_bar=False)
+    etas = {r.recipe.eta for r in results}
+    assert len(etas) == 30 and min(etas) >= 0.5 and max(etas) <= 4.0  # eta is searched, within its range
+    assert max(r.recipe.alpha for r in results) > 16  # alpha reaches RegMixup's range (the default's 20)
+    assert abs(best.eta - 2.0) < 0.5 and "η=" in results_table(results)
+
+
 def test_ties_in_nll_are_broken_by_ece():
     a = TrialResult(0, MixupConfig(), {"nll": 0.50001, "ece": 0.2})
     b = TrialResult(1, MixupConfig(), {"nll": 0.50002, "ece": 0.1})
