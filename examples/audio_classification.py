@@ -70,10 +70,8 @@ from transformers import (
 )
 
 from hfmix import FMixConfig, MixDataCollator, MixTrainer, MixupConfig
-from hfmix.calibration import TemperatureScaler
 from hfmix.demo import spoken_digits
-from hfmix.metrics.calibration import expected_calibration_error, negative_log_likelihood
-from hfmix.metrics.classification import classification_scores
+from hfmix.metrics.classification import classification_scores, scores_after_temperature_scaling
 
 
 SAMPLING_RATE = 8000  # of the synthetic tones
@@ -282,10 +280,7 @@ def train_and_score(
     logits, labels = predicted_logits(trainer, test)
     row = {"run": name, **classification_scores(logits, labels), "train_loss": loss, "train_seconds": seconds}
     if calibration is not None:
-        scaler = TemperatureScaler().fit(*predicted_logits(trainer, calibration))
-        row["temperature"] = scaler.temperature
-        row["ece_ts"] = expected_calibration_error(scaler(logits), labels)
-        row["nll_ts"] = negative_log_likelihood(scaler(logits), labels)
+        row.update(scores_after_temperature_scaling(logits, labels, *predicted_logits(trainer, calibration)))
     return row
 
 

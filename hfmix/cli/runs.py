@@ -16,12 +16,9 @@ from transformers import AutoModelForSequenceClassification, DataCollatorWithPad
 from hfmix.cli.data import Splits
 from hfmix.config import MixConfig
 from hfmix.metrics.calibration import (
-    TemperatureScaler,
-    expected_calibration_error,
-    negative_log_likelihood,
     reliability_diagram,
 )
-from hfmix.metrics.classification import classification_scores
+from hfmix.metrics.classification import classification_scores, scores_after_temperature_scaling
 from hfmix.metrics.regression import regression_scores
 from hfmix.trainers import MixTrainer, MixTrainingArguments
 
@@ -65,11 +62,8 @@ def train_run(
     if trainer.temperature is not None:  # already folded into the head: the test logits are the scaled ones
         row["temperature"], row["ece_ts"] = round(trainer.temperature, 4), row["ece"]
     elif len(encoded["calibration"]):
-        calibration_logits, calibration_labels = predictions(trainer, encoded["calibration"])
-        scaler = TemperatureScaler().fit(calibration_logits, calibration_labels.long())
-        row["temperature"] = round(scaler.temperature, 4)
-        row["ece_ts"] = expected_calibration_error(scaler(logits), labels.long())
-        row["nll_ts"] = negative_log_likelihood(scaler(logits), labels.long())
+        row.update(scores_after_temperature_scaling(logits, labels, *predictions(trainer, encoded["calibration"])))
+        row["temperature"] = round(row["temperature"], 4)
     if run_args.should_save:
         row["reliability_diagram"] = _diagram(logits, labels, run_args.output_dir, name)
     return row
